@@ -1,0 +1,52 @@
+# One entry point. A reader needs two targets: `make html` and `make test`.
+# Every target that needs a database gets one: a server already answering, else
+# docker compose, else a throwaway MariaDB (see dbconn/server.py). One started
+# for a target is stopped when the target ends; `make db` leaves it running.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SITE := _build/html
+SPHINXOPTS ?= -W --keep-going -n
+WITH_DB := $(PY) -m dbconn db run --
+
+.PHONY: venv db db-stop html serve notebooks test bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+	  { echo "error: the lab needs Python 3.11 or newer: run make PYTHON=python3.11 ..."; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "Installing python3-venv with apt-get ..." && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; } || \
+	  { echo "error: $(PYTHON) cannot create a virtual environment: install python3-venv (apt-get install python3-venv)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
+	@touch $@
+
+db: venv
+	@$(PY) -m dbconn db up
+
+db-stop: venv
+	@$(PY) -m dbconn db down
+
+html: venv
+	$(WITH_DB) $(PY) -m sphinx -b html $(SPHINXOPTS) . $(SITE)
+
+serve: html
+	@echo "Serving $(SITE) on http://127.0.0.1:8000/ (Ctrl-C to stop)"
+	$(PY) -m http.server --directory $(SITE) --bind 127.0.0.1 8000
+
+notebooks: db
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+
+test: venv
+	$(WITH_DB) $(PY) -m pytest -n 2
+
+bench: venv
+	$(WITH_DB) $(PY) tests/bench.py
+
+clean:
+	@[ ! -x $(PY) ] || $(PY) -m dbconn db down
+	rm -rf _build .state .pytest_cache

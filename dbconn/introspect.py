@@ -1,0 +1,73 @@
+"""The server's own view of connections. Read-only: every query here is a SELECT.
+
+Each call opens a short admin connection and closes it, so looking never
+leaves a connection behind (and never counts itself).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from .connection import connect
+
+PROCESSLIST = """
+    SELECT id, user, host, db, command, time AS idle_s, state, info
+    FROM information_schema.processlist
+    WHERE id <> CONNECTION_ID() {where}
+    ORDER BY id
+"""
+
+
+def _select(sql: str, params: Iterable = ()) -> tuple[list[str], list[tuple]]:
+    with connect("admin", database=None) as conn, conn.cursor() as cur:
+        cur.execute(sql, tuple(params))
+        return [d[0] for d in cur.description], list(cur.fetchall())
+
+
+def processlist(user: str | None = None) -> tuple[list[str], list[tuple]]:
+    """(columns, rows) of the server's sessions, optionally of one user only."""
+    if user is None:
+        return _select(PROCESSLIST.format(where=""))
+    return _select(PROCESSLIST.format(where="AND user = %s"), (user,))
+
+
+def connection_count(user: str | None = None) -> int:
+    return len(processlist(user)[1])
+
+
+def wait_for_count(user: str | None, expected: int, timeout: float = 5.0) -> int:
+    """Poll until `user` has `expected` connections (the server ends sessions a moment
+    after the client goes) or the timeout passes; return the last count seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = connection_count(user)
+        if count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.02)
+
+
+def connections_of_pids(pids: Iterable[int]) -> list[tuple]:
+    """Server sessions opened by these client processes (the `_pid` connect attribute
+    that PyMySQL and libmysqlclient send; needs performance_schema)."""
+    pids = [str(p) for p in pids]
+    if not pids:
+        return []
+    marks = ", ".join(["%s"] * len(pids))
+    return _select(
+        f"""SELECT p.id, p.user, a.attr_value AS pid, p.command, p.time
+            FROM performance_schema.session_connect_attrs a
+            JOIN information_schema.processlist p ON p.id = a.processlist_id
+            WHERE a.attr_name = '_pid' AND a.attr_value IN ({marks})""",
+        pids,
+    )[1]
+
+
+def show_rows(columns: list[str], rows: list[tuple]) -> None:
+    """Print rows as an aligned text table (what `mysql` prints, without the boxes)."""
+    cells = [[("NULL" if v is None else str(v))[:60] for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")

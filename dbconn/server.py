@@ -1,0 +1,424 @@
+"""The lab's database server: find one that answers, or start one, and stop only ours.
+
+``up()`` picks, in order: a server already answering at MYSQL_HOST:MYSQL_PORT;
+MySQL 8.4 through docker compose when a Docker engine answers; a throwaway
+MariaDB (or MySQL) from the machine's own binary, installed with apt-get when
+it is missing and we are root. ``DBCONN_SERVER=docker|local`` forces a choice.
+
+What we started is recorded in ``.state/server-PORT.json``; ``down()`` stops
+that and nothing else. Every failure is a ``ServerError`` whose text is one line
+that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+
+from . import settings
+from .connection import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".state"
+BOOTSTRAP_SQL = ROOT / "db" / "bootstrap.sql"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class ServerError(Exception):
+    """A problem with the server, said in one line that tells the reader what to do."""
+
+    def _render_traceback_(self):  # IPython shows this instead of a traceback
+        return [f"ServerError: {self}"]
+
+
+# --------------------------------------------------------------------------- probing
+
+
+@dataclass
+class Probe:
+    state: str  # "answers" | "nothing" | "not-mysql" | "rejects"
+    detail: str = ""
+
+
+def probe(timeout: float = 2.0) -> Probe:
+    """What is at HOST:PORT: a MySQL server that lets the lab's admin in, or what else."""
+    try:
+        with socket.create_connection((settings.HOST, settings.PORT), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            try:
+                greeting = sock.recv(5)
+            except OSError:
+                greeting = b""
+    except OSError:
+        return Probe("nothing")
+    # A MySQL server speaks first: a packet whose payload starts with protocol
+    # version 10 (a handshake) or 0xff (an error such as "too many connections").
+    if len(greeting) < 5 or greeting[4] not in (10, 0xFF):
+        return Probe("not-mysql")
+    try:
+        conn = connect("admin", database=None, connect_timeout=timeout)
+    except pymysql.err.OperationalError as exc:
+        return Probe("rejects", str(exc.args[-1]))
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        return Probe("answers", cur.fetchone()[0])
+
+
+def unreachable_message(found: Probe) -> str:
+    where = settings.where()
+    if found.state == "nothing":
+        return f"No MySQL server answers at {where}: start one with `make db` (or set MYSQL_HOST/MYSQL_PORT)."
+    if found.state == "not-mysql":
+        return (
+            f"Port {settings.PORT} on {settings.HOST} is taken by something that is not a MySQL server: "
+            f"stop it, or use another port (MYSQL_PORT=3308 make db)."
+        )
+    return (
+        f"The MySQL server at {where} rejects the lab's admin account ({found.detail}): "
+        f"set MYSQL_ADMIN_USER/MYSQL_ADMIN_PASSWORD, or use another port (MYSQL_PORT=3308 make db)."
+    )
+
+
+def require() -> str:
+    """Return the server's version, or raise ServerError with one line that says what to do."""
+    found = probe()
+    if found.state != "answers":
+        raise ServerError(unreachable_message(found))
+    return found.detail
+
+
+# --------------------------------------------------------------------------- up / down
+
+
+@contextlib.contextmanager
+def _lock():
+    STATE.mkdir(exist_ok=True)
+    with open(STATE / "lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def up() -> tuple[str, bool]:
+    """Make sure a server answers. Returns (what happened, whether we started it)."""
+    with _lock():
+        found = probe()
+        if found.state == "answers":
+            return f"A MySQL server already answers at {settings.where()} ({found.detail}); nothing started.", False
+        if found.state != "nothing":
+            raise ServerError(unreachable_message(found))
+        if settings.HOST not in LOOPBACK:
+            raise ServerError(
+                f"No MySQL server answers at {settings.where()}, and the lab starts servers on 127.0.0.1 only: "
+                f"start yours, or unset MYSQL_HOST."
+            )
+        choice = os.environ.get("DBCONN_SERVER", "")
+        notes = []
+        if choice in ("", "docker"):
+            engine = _docker_engine()
+            if engine == "up":
+                return _start_docker(), True
+            if choice == "docker":
+                raise ServerError(f"DBCONN_SERVER=docker, but {engine}: start Docker, or unset DBCONN_SERVER.")
+            if engine != "absent":
+                notes.append(f"{engine}; using a local server instead. ")
+        return "".join(notes) + _start_local(), True
+
+
+def down() -> str:
+    with _lock():
+        record = _read_record()
+        if record is None:
+            return "No server started by the lab is running; nothing stopped."
+        if record["kind"] == "docker":
+            _compose("down", "--volumes", "--timeout", "5")
+            message = "Stopped the docker compose MySQL."
+        else:
+            _stop_local(record)
+            message = f"Stopped the throwaway server (pid {record['pid']})."
+        _record_path().unlink(missing_ok=True)
+        return message
+
+
+def status() -> str:
+    found = probe()
+    record = _read_record()
+    owner = f" (started by the lab: {record['kind']})" if record else ""
+    if found.state == "answers":
+        return f"A MySQL server answers at {settings.where()}: {found.detail}{owner}."
+    return unreachable_message(found)
+
+
+def _record_path() -> Path:
+    return STATE / f"server-{settings.PORT}.json"
+
+
+def _read_record() -> dict | None:
+    try:
+        return json.loads(_record_path().read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- docker
+
+
+def _docker_engine() -> str:
+    """'up', 'absent', or a phrase that says why Docker cannot be used."""
+    if shutil.which("docker") is None:
+        return "absent"
+    try:
+        subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=True)
+    except (subprocess.SubprocessError, OSError):
+        return "Docker is installed but its engine does not answer"
+    try:
+        subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10, check=True)
+    except (subprocess.SubprocessError, OSError):
+        return "Docker answers but has no `docker compose` plugin"
+    return "up"
+
+
+def _compose(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE_FILE), *args], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ServerError(f"`docker compose {' '.join(args)}` failed: {last}")
+    return result
+
+
+def _start_docker() -> str:
+    _compose("up", "--detach", "--wait")
+    _record_path().write_text(json.dumps({"kind": "docker"}))
+    return f"Started MySQL 8.4 with docker compose at {settings.where()}: {require()}."
+
+
+# --------------------------------------------------------------------------- local binary
+
+
+@dataclass
+class Local:
+    """Where the throwaway server keeps its files."""
+
+    home: Path
+
+    @property
+    def datadir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "mysqld.sock"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / "mysqld.pid"
+
+    @property
+    def errorlog(self) -> Path:
+        return self.home / "error.log"
+
+
+def _server_binary() -> tuple[str, str] | None:
+    """(path, flavour) of the machine's server binary, MariaDB preferred."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+    for name, flavour in (("mariadbd", "mariadb"), ("mysqld", None)):
+        path = shutil.which(name, path=search)
+        if path:
+            if flavour is None:
+                version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+                flavour = "mariadb" if "MariaDB" in version else "mysql"
+            return path, flavour
+    return None
+
+
+def _install_server_binary() -> None:
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        raise ServerError(
+            f"No MySQL server answers at {settings.where()}, Docker is not available, and no mariadbd or mysqld "
+            f"is installed: install one (sudo apt-get install mariadb-server) or Docker, then run `make db` again."
+        )
+    print("Installing mariadb-server with apt-get (once) ...", flush=True)
+    log = STATE / "apt.log"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    with open(log, "w") as out:
+        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "mariadb-server", "mariadb-client"]):
+            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env).returncode != 0:
+                raise ServerError(f"`{' '.join(cmd)}` failed (see {log}): install mariadb-server by hand.")
+
+
+def _local_home() -> Local:
+    """Inside .state/ when the server's system user can reach it, else in the temp dir."""
+    home = STATE / f"mariadb-{settings.PORT}"
+    if os.geteuid() == 0 and not _world_traversable(STATE):
+        # e.g. a clone under /root: mysqld runs as `mysql` and could not open it.
+        home = Path(tempfile.gettempdir()) / f"dbconn-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]}-{settings.PORT}"
+    return Local(home)
+
+
+def _world_traversable(path: Path) -> bool:
+    for part in [path, *path.parents]:
+        if not part.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def _start_local() -> str:
+    started = time.monotonic()
+    local = _local_home()
+    process = _launch(local, settings.PORT)
+    _record_path().write_text(json.dumps({"kind": "local", "pid": process.pid, "home": str(local.home)}))
+    version = require()
+    seconds = time.monotonic() - started
+    return f"Started a throwaway server at {settings.where()} in {seconds:.1f} s: {version} (files in {local.home})."
+
+
+def _launch(local: Local, port: int, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """A fresh data directory, the server started on 127.0.0.1:port, the bootstrap SQL run."""
+    found = _server_binary()
+    if found is None:
+        _install_server_binary()
+        found = _server_binary()
+        if found is None:
+            raise ServerError("apt-get installed mariadb-server but no mariadbd was found: check the install.")
+    binary, flavour = found
+    shutil.rmtree(local.home, ignore_errors=True)
+    local.home.mkdir(parents=True)
+    as_root = os.geteuid() == 0
+    if as_root:
+        shutil.chown(local.home, "mysql", "mysql")
+    user = ["--user=mysql"] if as_root else []
+
+    if flavour == "mariadb":
+        installer = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+        init = [installer, "--no-defaults", *user, f"--datadir={local.datadir}",
+                "--auth-root-authentication-method=normal", "--skip-test-db"]
+    else:
+        init = [binary, "--no-defaults", *user, "--initialize-insecure", f"--datadir={local.datadir}"]
+    result = subprocess.run(init, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["?"])[-1]
+        raise ServerError(f"Could not initialise a data directory in {local.datadir}: {last}")
+
+    # --no-defaults must come first: no my.cnf of the machine leaks in.
+    command = [
+        binary, "--no-defaults", *user,
+        f"--datadir={local.datadir}", f"--socket={local.socket}", f"--pid-file={local.pidfile}",
+        f"--log-error={local.errorlog}", f"--port={port}", "--bind-address=127.0.0.1",
+        "--skip-name-resolve", "--skip-log-bin", "--performance-schema=ON",
+        "--innodb-buffer-pool-size=64M", *extra,
+    ]
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # survives `make db` returning; not tied to the terminal
+    )
+    root = _wait_for_socket(local, process)
+    try:
+        _run_sql_file(root, BOOTSTRAP_SQL)
+    finally:
+        root.close()
+    return process
+
+
+@contextlib.contextmanager
+def private_server(*options: str):
+    """A second throwaway server, for one notebook only, with server-wide options
+    (e.g. "--max-connections=3") that would disturb everyone on the shared one.
+    Yields its port; stops it and removes its files on exit."""
+    with socket.socket() as sock:  # a free port on loopback
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    local = Local(Path(tempfile.mkdtemp(prefix="dbconn-private-")))
+    if os.geteuid() == 0:
+        shutil.chown(local.home, "mysql", "mysql")
+    try:
+        process = _launch(local, port, options)
+    except BaseException:
+        shutil.rmtree(local.home, ignore_errors=True)
+        raise
+    try:
+        yield port
+    finally:
+        _stop_local({"pid": process.pid, "home": str(local.home)})
+
+
+def _wait_for_socket(local: Local, process: subprocess.Popen, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"The server exited at start: {_last_error(local)}")
+        try:
+            return pymysql.connect(unix_socket=str(local.socket), user="root", connect_timeout=1)
+        except pymysql.err.OperationalError:
+            time.sleep(0.02)
+    process.terminate()
+    raise ServerError(f"The server did not answer within {timeout:.0f} s: {_last_error(local)}")
+
+
+def _last_error(local: Local) -> str:
+    try:
+        lines = [line for line in local.errorlog.read_text().splitlines() if "[ERROR]" in line]
+    except FileNotFoundError:
+        return "no error log was written"
+    return lines[0].split("[ERROR]", 1)[1].strip() if lines else f"see {local.errorlog}"
+
+
+def _run_sql_file(conn, path: Path) -> None:
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("--"))
+    with conn.cursor() as cur:
+        for statement in text.split(";"):
+            if statement.strip():
+                cur.execute(statement)
+    conn.commit()
+
+
+def _stop_local(record: dict) -> None:
+    pid = record["pid"]
+    home = record["home"]
+    if _is_our_server(pid, home):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _is_our_server(pid: int, home: str) -> bool:
+    """The pid is still the server we started (pids are reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return f"--datadir={home}/data" in cmdline
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A child we started and that has exited lingers as a zombie until reaped.
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

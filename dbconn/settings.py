@@ -1,0 +1,85 @@
+"""Connection settings: the one place they are read.
+
+Every value comes from a ``MYSQL_*`` environment variable. The defaults match
+both the throwaway server (``make db``) and the docker compose service, so
+nothing needs to be set to run the lab locally.
+
+The passwords below are demo credentials for a server that listens on
+127.0.0.1 only. They are not secrets and must never be used anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Account:
+    user: str
+    password: str
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+HOST = _env("MYSQL_HOST", "127.0.0.1")
+PORT = int(_env("MYSQL_PORT", "3307"))
+DATABASE = _env("MYSQL_DATABASE", "demo")
+
+# The account an application uses.
+APP = Account(_env("MYSQL_USER", "app"), _env("MYSQL_PASSWORD", "app-local-only"))
+# An account allowed to KILL, SET GLOBAL, read every session and create users.
+ADMIN = Account(
+    _env("MYSQL_ADMIN_USER", "admin"), _env("MYSQL_ADMIN_PASSWORD", "admin-local-only")
+)
+# An account created WITH MAX_USER_CONNECTIONS 2, to try 1226 by hand. Notebooks and
+# tests create limited accounts of their own (dbconn.accounts), so runs never share one.
+LIMITED = Account(
+    _env("MYSQL_LIMITED_USER", "limited"),
+    _env("MYSQL_LIMITED_PASSWORD", "limited-local-only"),
+)
+LIMITED_MAX_CONNECTIONS = 2
+
+ACCOUNTS = {"app": APP, "admin": ADMIN, "limited": LIMITED}
+
+
+def account(role: str | Account) -> Account:
+    """The lab's account for a role name; an Account is returned as it is."""
+    if isinstance(role, Account):
+        return role
+    try:
+        return ACCOUNTS[role]
+    except KeyError:
+        raise ValueError(f"unknown role {role!r}: use one of {', '.join(ACCOUNTS)}") from None
+
+
+def pymysql_args(role: str | Account = "app", **overrides) -> dict:
+    """Keyword arguments for ``pymysql.connect`` as the given role."""
+    acct = account(role)
+    args = dict(
+        host=HOST,
+        port=PORT,
+        user=acct.user,
+        password=acct.password,
+        database=DATABASE,
+        connect_timeout=5,
+    )
+    args.update(overrides)
+    return args
+
+
+def url(role: str | Account = "app", driver: str = "pymysql") -> str:
+    """A SQLAlchemy URL for the given role, e.g. ``mysql+pymysql://app:...@127.0.0.1:3307/demo``."""
+    from urllib.parse import quote_plus
+
+    acct = account(role)
+    return (
+        f"mysql+{driver}://{quote_plus(acct.user)}:{quote_plus(acct.password)}"
+        f"@{HOST}:{PORT}/{DATABASE}"
+    )
+
+
+def where() -> str:
+    return f"{HOST}:{PORT}"

@@ -1,0 +1,46 @@
+"""Close every connection you open with try/finally: it runs on success, on error and on return.
+
+Run: python examples/leak_try_finally.py  (connection settings: MYSQL_* environment variables)
+"""
+
+import os
+import sys
+
+import pymysql
+
+DB = dict(
+    host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
+    port=int(os.environ.get("MYSQL_PORT", "3307")),
+    user=os.environ.get("MYSQL_USER", "app"),
+    password=os.environ.get("MYSQL_PASSWORD", "app-local-only"),
+    database=os.environ.get("MYSQL_DATABASE", "demo"),
+)
+
+
+def order_total(order_id):
+    conn = pymysql.connect(**DB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT total FROM orders WHERE id = %s", (order_id,))
+            row = cur.fetchone()
+        if row is None:
+            raise LookupError(f"no order {order_id}")
+        return row[0]
+    finally:
+        conn.close()  # on every path out of the function, the error path included
+
+
+def main():
+    print("order 1:", order_total(1))
+    try:
+        order_total(404)
+    except LookupError as exc:
+        print("order 404:", exc)
+
+if __name__ == "__main__":
+    try:
+        main()
+    except pymysql.err.OperationalError as exc:
+        if exc.args[0] == 2003:  # nothing answers at host:port
+            sys.exit(f"error: no MySQL server at {DB['host']}:{DB['port']}: start one with `make db`")
+        raise

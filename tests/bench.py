@@ -1,0 +1,82 @@
+"""`make bench`: how fast the lab is, against the goals in the issues. Prints a table.
+
+Run with a server answering (`make bench` starts one). Nothing here is asserted:
+speed is measured here, never in tests.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pymysql
+
+import dbconn
+from dbconn import server
+
+ROOT = Path(__file__).resolve().parent.parent
+rows: list[tuple[str, float, str, str]] = []
+
+
+def record(name: str, seconds: float, goal: str, unit: str = "s") -> None:
+    rows.append((name, seconds, unit, goal))
+    print(f"  {name}: {seconds:.3f} {unit}", flush=True)
+
+
+def timed(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def start_private_server() -> None:
+    with server.private_server():
+        pass
+
+
+def reproduce_1226() -> None:
+    held = []
+    try:
+        while True:
+            held.append(dbconn.connect("limited"))
+    except pymysql.err.OperationalError as exc:
+        assert exc.args[0] == 1226, exc
+    finally:
+        for conn in held:
+            conn.close()
+    dbconn.wait_for_count("limited", 0)
+
+
+def sphinx(out: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q", str(ROOT), str(out)],
+        check=True, capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    print(f"server: {dbconn.require()}")
+    print("measuring ...")
+    record("server start, fresh data directory (median of 3; includes stop)", timed(start_private_server, 3), "< 2 s")
+    record("reproduce 1226 (median of 5)", timed(reproduce_1226, 5), "< 1 s")
+    with tempfile.TemporaryDirectory() as out:
+        record("cold site build (every notebook executed)", sphinx(Path(out)), "-")
+        record("warm rebuild, nothing changed", sphinx(Path(out)), "< 5 s")
+
+    print()
+    print(f"{'measure':<66} {'value':>9}  goal")
+    for name, value, unit, goal in rows:
+        print(f"{name:<66} {value:>7.3f} {unit}  {goal}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The site builds with warnings as errors, every notebook executed at build time."""
+
+import html
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def text_of(page: Path) -> str:
+    """The page's text, as a reader sees it (tags removed, entities decoded)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q", str(ROOT), str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    return out
+
+
+def test_error_page_has_a_stable_url_and_links_its_notebook(site):
+    page = (site / "docs" / "errors" / "1226.html").read_text()
+    assert "max_user_connections" in page
+    assert "../../notebooks/1226-max-user-connections.html" in page
+
+
+def test_notebook_page_shows_the_errors_produced_at_build_time(site):
+    page = text_of(site / "notebooks" / "1226-max-user-connections.html")
+    # Produced by the executed cells: the account's name is made at run time.
+    assert re.search(r"OperationalError: \(1226, \"User 'limited_[0-9a-f]{6}' has exceeded the "
+                     r"'max_user_connections' resource \(current value: 2\)", page)
+    assert "(1040, 'Too many connections')" in page
+    assert "(1203, \"User app already has more than 'max_user_connections' active connections\")" in page
+
+
+def test_snippets_come_from_examples(site):
+    page = (site / "docs" / "errors" / "1226.html").read_text()
+    source = (ROOT / "examples" / "leak_try_finally.py").read_text()
+    assert "conn.close()" in source
+    assert re.search(r"finally</span>", page)
+
+
+def test_copy_buttons_skip_outputs(site):
+    script = (site / "_static" / "copybutton.js").read_text()
+    assert 'div:not(.output) &gt; div.highlight pre' in script or "div:not(.output) > div.highlight pre" in script
