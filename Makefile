@@ -10,7 +10,7 @@ SITE := _build/html
 SPHINXOPTS ?= -W --keep-going -n
 WITH_DB := $(PY) -m dbconn db run --
 
-.PHONY: venv db db-stop html serve notebooks test bench clean
+.PHONY: venv db db-stop html serve notebooks test bench doctor clean
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,9 @@ notebooks: db
 
 test: venv
 	$(WITH_DB) $(PY) -m pytest -n 2
+
+doctor: venv
+	$(PY) -m dbconn doctor $(ARGS)
 
 bench: venv
 	$(WITH_DB) $(PY) tests/bench.py

@@ -1,22 +1,42 @@
-"""Command line: `python -m dbconn db up|down|status|run -- CMD ...`."""
+"""Command line:
+
+    python -m dbconn db up|down|status|run -- CMD ...   the lab's database server
+    python -m dbconn doctor [--url URL] [--processes N] [--threads N] [--json]
+    python -m dbconn explain [TEXT]                     (or the text on stdin)
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 
-from . import server
+from . import doctor, errors, server
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dbconn")
     commands = parser.add_subparsers(dest="command", required=True)
+
     db = commands.add_parser("db", help="the lab's database server")
     db.add_argument("action", choices=["up", "down", "status", "run"])
     db.add_argument("cmd", nargs=argparse.REMAINDER, help="with `run`: the command to run while a server answers")
-    args = parser.parse_args(argv)
 
+    doc = commands.add_parser("doctor", help="read a server's connection settings and recommend pool settings")
+    doc.add_argument("--url", help="mysql+pymysql://user:password@host:port/db (default: the MYSQL_* variables)")
+    doc.add_argument("--processes", type=_positive, default=1, help="processes that each have a pool (default 1)")
+    doc.add_argument("--threads", type=_positive, default=1, help="threads per process, for Django (default 1)")
+    doc.add_argument("--json", action="store_true", help="print one JSON object (keys: see the doctor's page)")
+
+    exp = commands.add_parser("explain", help="name an error from its message or a whole traceback")
+    exp.add_argument("text", nargs="*", help="the message (default: read stdin)")
+
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return run_doctor(args)
+    if args.command == "explain":
+        return explain(" ".join(args.text) if args.text else sys.stdin.read())
     try:
         if args.action == "up":
             print(server.up()[0])
@@ -30,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def run_with_server(cmd: list[str]) -> int:
@@ -47,6 +74,31 @@ def run_with_server(cmd: list[str]) -> int:
     finally:
         if started:
             print(server.down(), flush=True)
+
+
+def run_doctor(args) -> int:
+    try:
+        conn = doctor.connect(doctor.connection_args(args.url))
+    except doctor.CannotConnect as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return doctor.CANNOT_CONNECT
+    with conn:
+        report = doctor.examine(conn, processes=args.processes, threads=args.threads)
+    print(json.dumps(report, indent=2) if args.json else doctor.render(report))
+    return doctor.URGENT if report["status"] == "urgent" else doctor.HEALTHY
+
+
+def explain(text: str) -> int:
+    known = errors.identify(text)
+    if known is None:
+        print("error: no MySQL error code or known message found in the text", file=sys.stderr)
+        return 1
+    print(f"{known.code} {known.name}: \"{known.message}\"")
+    print("Likely causes:")
+    for cause in known.causes:
+        print(f"  - {cause}")
+    print(f"More: {known.url}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -52,3 +52,9 @@ def test_snippets_come_from_examples(site):
 def test_copy_buttons_skip_outputs(site):
     script = (site / "_static" / "copybutton.js").read_text()
     assert 'div:not(.output) &gt; div.highlight pre' in script or "div:not(.output) > div.highlight pre" in script
+
+
+def test_doctor_page_shows_its_output_produced_at_build_time(site):
+    page = text_of(site / "notebooks" / "doctor-check-your-server.html")
+    assert "Status      urgent" in page and "pool_size=2, max_overflow=0" in page
+    assert re.search(r"Account\s+shop_[0-9a-f]{6}: 1 connection\(s\) open now", page)

@@ -1,0 +1,240 @@
+"""`python -m dbconn doctor`: read a server's connection settings and do the arithmetic.
+
+Read-only: it runs SELECT and SHOW statements only, changes no setting, and
+works for an account without privileges (it says what it could not see).
+Exit status: 0 healthy, 1 when a recommendation is urgent, 2 when it cannot connect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import pymysql
+
+from . import settings
+
+HEALTHY, URGENT, CANNOT_CONNECT = 0, 1, 2
+DEFAULT_POOL = 5 + 10  # SQLAlchemy's QueuePool: pool_size=5, max_overflow=10
+NEAR_TIMEOUT = 0.8  # an idle session past this share of wait_timeout is flagged
+VARIABLES = (
+    "wait_timeout", "interactive_timeout", "max_connections", "max_user_connections",
+    "net_read_timeout", "net_write_timeout", "max_allowed_packet",
+    "max_execution_time", "max_statement_time",
+)
+
+
+class CannotConnect(Exception):
+    pass
+
+
+def connection_args(url: str | None) -> dict:
+    """PyMySQL arguments from a SQLAlchemy URL, or from the MYSQL_* settings."""
+    if url is None:
+        return settings.pymysql_args("app")
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith(("mysql", "mariadb")):
+        raise CannotConnect(f"{parsed.drivername}:// is not a MySQL URL: use mysql+pymysql://user:password@host:port/db")
+    return dict(host=parsed.host or "127.0.0.1", port=parsed.port or 3306, user=parsed.username or "",
+                password=parsed.password or "", database=parsed.database, connect_timeout=5)
+
+
+def connect(args: dict) -> pymysql.connections.Connection:
+    where = f"{args['host']}:{args['port']}"
+    try:
+        return pymysql.connect(**args)
+    except pymysql.err.OperationalError as exc:
+        code, text = exc.args[0], exc.args[-1]
+        advice = {
+            2003: "nothing answers there: is the server running (for the lab: make db)?",
+            1045: "check the user name and password",
+            1226: "the account already holds all the connections it may: look for a leak (see error 1226)",
+            1040: "the server is at max_connections: look for a leak (see error 1040)",
+        }.get(code, "check the host, port and credentials")
+        raise CannotConnect(f"cannot connect to {where} as {args['user']!r}: ({code}) {text}: {advice}") from None
+
+
+def examine(conn, processes: int = 1, threads: int = 1) -> dict:
+    """Everything the report says, as one JSON-ready dict with stable keys."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT VERSION(), CURRENT_USER(), @@session.wait_timeout, @@global.wait_timeout, "
+                    "@@session.interactive_timeout, @@global.interactive_timeout")
+        version, current_user, wait_s, wait_g, inter_s, inter_g = cur.fetchone()
+        marks = ", ".join(["%s"] * len(VARIABLES))
+        cur.execute(f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({marks})", VARIABLES)
+        global_vars = {name: _number(value) for name, value in cur.fetchall()}
+        cur.execute("SHOW CREATE USER CURRENT_USER()")
+        own_limit = _own_limit(cur.fetchone()[0])
+        cur.execute("SHOW GRANTS")
+        sees_all = _sees_all_sessions(row[0] for row in cur.fetchall())
+        cur.execute("SELECT user, host, command, time FROM information_schema.processlist WHERE id <> CONNECTION_ID()")
+        sessions = cur.fetchall()
+
+    user = current_user.rsplit("@", 1)[0]
+    flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
+    statement_timeout = "max_statement_time" if flavour == "mariadb" else "max_execution_time"
+    limit, source = _effective_limit(own_limit, global_vars["max_user_connections"], global_vars["max_connections"])
+    report = {
+        "server": {"flavour": flavour, "version": version, "host": conn.host, "port": conn.port},
+        "account": {
+            "user": user,
+            "own_max_user_connections": own_limit,
+            "effective_max_user_connections": limit,
+            "limit_source": source,
+            "connections_now": 1 + sum(1 for s in sessions if s[0] == user),  # + the doctor's own
+        },
+        "variables": {
+            "wait_timeout": {"session": wait_s, "global": wait_g},
+            "interactive_timeout": {"session": inter_s, "global": inter_g},
+            "max_connections": global_vars["max_connections"],
+            "max_user_connections": global_vars["max_user_connections"],
+            "net_read_timeout": global_vars["net_read_timeout"],
+            "net_write_timeout": global_vars["net_write_timeout"],
+            "max_allowed_packet": global_vars["max_allowed_packet"],
+            "statement_timeout": {"name": statement_timeout, "value": global_vars.get(statement_timeout)},
+        },
+        "sessions": _group(sessions, wait_g) if sees_all else None,
+        "not_visible": [] if sees_all else [
+            "other accounts' sessions: this account lacks the PROCESS privilege, so `sessions` is null"
+        ],
+        "workload": {"processes": processes, "threads_per_process": threads},
+    }
+    report["recommendations"] = recommend(report)
+    report["status"] = "urgent" if any(r["severity"] == "urgent" for r in report["recommendations"]) else "healthy"
+    return report
+
+
+def recommend(report: dict) -> list[dict]:
+    """Recommendations, each with its reasoning; severity is 'urgent', 'advice' or 'note'."""
+    wait = report["variables"]["wait_timeout"]["session"]
+    limit = report["account"]["effective_max_user_connections"]
+    processes = report["workload"]["processes"]
+    threads = report["workload"]["threads_per_process"]
+    out = []
+
+    def add(key, severity, setting, why):
+        out.append({"id": key, "severity": severity, "setting": setting, "why": why})
+
+    recycle = recycle_seconds(wait)
+    if recycle < 1:
+        add("wait_timeout_short", "urgent", "raise wait_timeout, or use NullPool",
+            f"wait_timeout is {wait} s: every pooled connection dies within seconds of idling, "
+            f"and a default pool (no pool_recycle) fails on its next use.")
+    else:
+        severity = "urgent" if wait < 60 else "advice"
+        add("pool_recycle", severity, f"pool_recycle={recycle}",
+            f"The server closes connections idle for {wait} s (wait_timeout); recycle them {wait - recycle} s "
+            f"earlier, at checkout, so that a pooled connection is never used after the server dropped it."
+            + (" With a timeout this short a default pool fails after one quiet minute." if wait < 60 else ""))
+    add("pool_pre_ping", "advice", "pool_pre_ping=True",
+        "Tests each connection at checkout (a ping, about one round trip) and replaces a dead one: covers what "
+        "pool_recycle cannot (a server restart, KILL, a failover). Neither helps a connection held across a pause.")
+
+    spare = 1 if limit > 2 else 0
+    per_process = (limit - spare) // processes
+    total_default = processes * DEFAULT_POOL
+    if per_process < 1:
+        add("pool_size", "urgent", "fewer processes, or a higher limit",
+            f"{processes} processes cannot each have a connection within a limit of {limit}.")
+    else:
+        severity = "urgent" if total_default > limit else "advice"
+        pool_size = min(5, per_process)  # SQLAlchemy's defaults when they fit, else the share
+        overflow = min(10, per_process - pool_size)
+        add("pool_size", severity, f"pool_size={pool_size}, max_overflow={overflow}",
+            f"{processes} process(es) x (pool_size + max_overflow) must stay within {limit - spare} "
+            f"({report['account']['limit_source']} limit {limit}, {spare} kept spare for you to debug with). "
+            f"A default pool (5 + 10) would allow {total_default}"
+            + (": more than the limit, so a busy moment ends in error 1226." if total_default > limit else "."))
+    django_threads = processes * threads
+    add("django", "urgent" if django_threads > limit else "advice",
+        f"CONN_MAX_AGE={max(recycle, 0)}, CONN_HEALTH_CHECKS=True",
+        f"Django keeps one connection per thread: {processes} process(es) x {threads} thread(s) = {django_threads} "
+        f"connections against a limit of {limit}. Keep CONN_MAX_AGE below wait_timeout ({wait} s); outside the "
+        f"request cycle (commands, Celery) call close_old_connections() yourself.")
+    if report["sessions"]:
+        near = sum(group["idle_near_timeout"] for group in report["sessions"])
+        if near:
+            add("idle_sessions", "advice", "look for leaks",
+                f"{near} session(s) idle past {int(NEAR_TIMEOUT * 100)}% of wait_timeout: connections nobody uses "
+                f"(a leak, or a pool without pool_recycle); the server will close them and their next use fails.")
+    return out
+
+
+def recycle_seconds(wait_timeout: int) -> int:
+    """A pool_recycle safely below wait_timeout: 300 -> 280, 28800 -> 28740."""
+    margin = min(max(wait_timeout // 15, 5), 60)
+    return wait_timeout - margin
+
+
+def _number(value: str) -> int | float:
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _own_limit(create_user: str) -> int:
+    match = re.search(r"MAX_USER_CONNECTIONS (\d+)", create_user)
+    return int(match.group(1)) if match else 0
+
+
+def _effective_limit(own: int, global_limit: int, max_connections: int) -> tuple[int, str]:
+    if own > 0:
+        return own, "account"
+    if global_limit > 0:
+        return min(global_limit, max_connections), "server-wide max_user_connections"
+    return max_connections, "max_connections (shared by all accounts)"
+
+
+def _sees_all_sessions(grants) -> bool:
+    for grant in grants:
+        head = grant.split(" TO ")[0]
+        if " ON *.*" in head and ("ALL PRIVILEGES" in head or re.search(r"\bPROCESS\b", head)):
+            return True
+    return False
+
+
+def _group(sessions, wait_timeout: int) -> list[dict]:
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for user, host, command, idle in sessions:
+        groups[(user, (host or "").rsplit(":", 1)[0], command)].append(idle or 0)
+    return [
+        {"user": user, "host": host, "command": command, "count": len(idles), "max_idle_s": max(idles),
+         "idle_near_timeout": sum(1 for i in idles if command == "Sleep" and i > NEAR_TIMEOUT * wait_timeout)}
+        for (user, host, command), idles in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    ]
+
+
+def render(report: dict) -> str:
+    s, a, v = report["server"], report["account"], report["variables"]
+    lines = [
+        f"Server      {s['flavour']} {s['version']} at {s['host']}:{s['port']}",
+        f"Account     {a['user']}: {a['connections_now']} connection(s) open now (this one included), "
+        f"limit {a['effective_max_user_connections']} ({a['limit_source']})",
+        "",
+        "Settings    session / global",
+        f"  wait_timeout          {v['wait_timeout']['session']} / {v['wait_timeout']['global']} s",
+        f"  interactive_timeout   {v['interactive_timeout']['session']} / {v['interactive_timeout']['global']} s",
+        f"  max_connections       {v['max_connections']}",
+        f"  max_user_connections  {v['max_user_connections']} (server-wide; 0 = none), "
+        f"{a['own_max_user_connections']} (this account's own; 0 = none)",
+        f"  net_read_timeout      {v['net_read_timeout']} s",
+        f"  net_write_timeout     {v['net_write_timeout']} s",
+        f"  max_allowed_packet    {v['max_allowed_packet']} bytes",
+        f"  {v['statement_timeout']['name']:<21} {v['statement_timeout']['value']} (0 = none)",
+        "",
+    ]
+    if report["sessions"] is None:
+        lines.append("Sessions    not visible: " + "; ".join(report["not_visible"]))
+    else:
+        lines.append("Sessions    user / host / command: count, longest idle")
+        for g in report["sessions"]:
+            flag = f"  <- {g['idle_near_timeout']} idle near wait_timeout" if g["idle_near_timeout"] else ""
+            lines.append(f"  {g['user']} / {g['host']} / {g['command']}: {g['count']}, {g['max_idle_s']} s{flag}")
+    w = report["workload"]
+    lines += ["", f"Recommendations for {w['processes']} process(es) x {w['threads_per_process']} thread(s)"]
+    for r in report["recommendations"]:
+        lines.append(f"  [{r['severity']}] {r['setting']}")
+        lines.append(f"      {r['why']}")
+    lines += ["", f"Status      {report['status']}"]
+    return "\n".join(lines)

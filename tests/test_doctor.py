@@ -1,0 +1,151 @@
+"""`python -m dbconn doctor` and `explain`, run as a reader runs them, against real servers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+import dbconn
+from dbconn import server, settings
+from test_server import free_port, one_line_error, run
+
+KEYS = {
+    "server": {"flavour", "version", "host", "port"},
+    "account": {"user", "own_max_user_connections", "effective_max_user_connections", "limit_source",
+                "connections_now"},
+    "variables": {"wait_timeout", "interactive_timeout", "max_connections", "max_user_connections",
+                  "net_read_timeout", "net_write_timeout", "max_allowed_packet", "statement_timeout"},
+    "workload": {"processes", "threads_per_process"},
+}
+
+
+def url(user, password, port=None):
+    return f"mysql+pymysql://{user}:{password}@{settings.HOST}:{port or settings.PORT}/{settings.DATABASE}"
+
+
+def doctor(*args):
+    result = run("-m", "dbconn", "doctor", "--json", *args)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def advice(report, key):
+    return next(r for r in report["recommendations"] if r["id"] == key)
+
+
+@pytest.fixture
+def limited_account():
+    account = dbconn.accounts.create("doctor", max_user_connections=10)
+    yield account
+    dbconn.accounts.drop(account)
+
+
+def test_app_account_on_the_lab_server_is_healthy_and_keys_are_stable():
+    code, report = doctor()
+    assert code == 0 and report["status"] == "healthy"
+    assert set(report) == {*KEYS, "sessions", "not_visible", "recommendations", "status"}
+    for section, keys in KEYS.items():
+        assert set(report[section]) == keys, section
+    assert report["account"]["user"] == settings.APP.user
+    assert report["variables"]["statement_timeout"]["name"] in ("max_statement_time", "max_execution_time")
+    # `app` has no PROCESS privilege: the doctor says what it could not see.
+    assert report["sessions"] is None and report["not_visible"]
+
+
+def test_text_report_shows_the_numbers():
+    result = run("-m", "dbconn", "doctor")
+    assert result.returncode == 0
+    assert "wait_timeout" in result.stdout and "pool_recycle=" in result.stdout and "Status      healthy" in result.stdout
+
+
+def test_account_limit_below_a_default_pool_is_urgent(limited_account):
+    code, report = doctor("--url", url(limited_account.user, limited_account.password), "--processes", "4")
+    assert code == 1 and report["status"] == "urgent"
+    assert report["account"]["own_max_user_connections"] == 10
+    assert report["account"]["limit_source"] == "account"
+    pool = advice(report, "pool_size")
+    # 4 processes share 10 - 1 spare: 2 each; a default pool would allow 4 x 15 = 60.
+    assert pool["severity"] == "urgent" and pool["setting"] == "pool_size=2, max_overflow=0"
+    assert "would allow 60" in pool["why"]
+
+
+def test_short_wait_timeout():
+    with server.private_server("--wait-timeout=30") as port:
+        code, report = doctor("--url", url(settings.APP.user, settings.APP.password, port))
+        assert report["variables"]["wait_timeout"] == {"session": 30, "global": 30}
+        recycle = advice(report, "pool_recycle")
+        assert code == 1 and recycle["severity"] == "urgent" and recycle["setting"] == "pool_recycle=25"
+
+
+def test_admin_sees_sessions_and_flags_those_idle_near_the_timeout():
+    with server.private_server("--wait-timeout=3") as port:
+        idle = dbconn.connect("app", port=port)
+        try:
+            with idle.cursor() as cur:
+                cur.execute("SET SESSION wait_timeout = 600")  # it outlives the global 3 s
+            time.sleep(3.2)
+            code, report = doctor("--url", url(settings.ADMIN.user, settings.ADMIN.password, port))
+        finally:
+            idle.close()
+    groups = {(g["user"], g["command"]): g for g in report["sessions"]}
+    assert groups[(settings.APP.user, "Sleep")]["idle_near_timeout"] == 1
+    assert advice(report, "idle_sessions")["setting"] == "look for leaks"
+    assert report["not_visible"] == []
+
+
+def test_account_without_any_privilege():
+    account = dbconn.settings.Account("doctor_nopriv", "local-only")
+    with dbconn.connect("admin") as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER IF NOT EXISTS 'doctor_nopriv'@'%' IDENTIFIED BY 'local-only'")
+    try:
+        result = run("-m", "dbconn", "doctor", "--json", "--url",
+                     f"mysql+pymysql://{account.user}:{account.password}@{settings.HOST}:{settings.PORT}")
+        assert result.returncode in (0, 1), result.stderr
+        assert json.loads(result.stdout)["sessions"] is None
+    finally:
+        with dbconn.connect("admin") as conn, conn.cursor() as cur:
+            cur.execute("DROP USER 'doctor_nopriv'@'%'")
+
+
+@pytest.mark.parametrize("target, expected", [
+    (lambda: url("x", "y", free_port()), "nothing answers there"),
+    (lambda: url(settings.APP.user, "wrong"), "check the user name and password"),
+    (lambda: "postgresql://u:p@127.0.0.1/db", "is not a MySQL URL"),
+])
+def test_cannot_connect_is_one_line_and_exit_2(target, expected):
+    result = run("-m", "dbconn", "doctor", "--url", target())
+    assert result.returncode == 2
+    assert expected in one_line_error(result)
+
+
+def test_explain_reads_a_traceback_on_stdin():
+    traceback = (
+        'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\n'
+        "sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) (1226, \"User 'app' has exceeded "
+        "the 'max_user_connections' resource (current value: 30)\")\n"
+    )
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "dbconn", "explain"], input=traceback, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith("1226 ER_USER_LIMIT_REACHED")
+    assert result.stdout.strip().endswith("docs/errors/1226.html")
+
+
+@pytest.mark.parametrize("text, code", [
+    ("ERROR 2013 (HY000): Lost connection to MySQL server during query", 2013),
+    ("MySQL server has gone away", 2006),
+    ("(4031, 'The client was disconnected by the server because of inactivity.')", 4031),
+    ("(1040, 'Too many connections')", 1040),
+])
+def test_explain_knows_codes_and_messages(text, code):
+    result = run("-m", "dbconn", "explain", text)
+    assert result.returncode == 0 and result.stdout.startswith(f"{code} ")
+
+
+def test_explain_says_when_it_does_not_know():
+    assert "no MySQL error code" in one_line_error(run("-m", "dbconn", "explain", "KeyError: 'x'"))
