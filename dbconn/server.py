@@ -233,6 +233,12 @@ class Local:
     def errorlog(self) -> Path:
         return self.home / "error.log"
 
+    @property
+    def tmpdir(self) -> Path:
+        # Its own: at start a server deletes the temp tables it finds in its tmpdir,
+        # so two servers sharing /tmp destroy each other's.
+        return self.home / "tmp"
+
 
 def _server_binary() -> tuple[str, str] | None:
     """(path, flavour) of the machine's server binary, MariaDB preferred."""
@@ -298,18 +304,20 @@ def _launch(local: Local, port: int, extra: tuple[str, ...] = ()) -> subprocess.
             raise ServerError("apt-get installed mariadb-server but no mariadbd was found: check the install.")
     binary, flavour = found
     shutil.rmtree(local.home, ignore_errors=True)
-    local.home.mkdir(parents=True)
+    local.tmpdir.mkdir(parents=True)
     as_root = os.geteuid() == 0
     if as_root:
-        shutil.chown(local.home, "mysql", "mysql")
+        for path in (local.home, local.tmpdir):
+            shutil.chown(path, "mysql", "mysql")
     user = ["--user=mysql"] if as_root else []
 
     if flavour == "mariadb":
         installer = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
-        init = [installer, "--no-defaults", *user, f"--datadir={local.datadir}",
+        init = [installer, "--no-defaults", *user, f"--datadir={local.datadir}", f"--tmpdir={local.tmpdir}",
                 "--auth-root-authentication-method=normal", "--skip-test-db"]
     else:
-        init = [binary, "--no-defaults", *user, "--initialize-insecure", f"--datadir={local.datadir}"]
+        init = [binary, "--no-defaults", *user, "--initialize-insecure", f"--datadir={local.datadir}",
+                f"--tmpdir={local.tmpdir}"]
     result = subprocess.run(init, capture_output=True, text=True)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["?"])[-1]
@@ -318,7 +326,8 @@ def _launch(local: Local, port: int, extra: tuple[str, ...] = ()) -> subprocess.
     # --no-defaults must come first: no my.cnf of the machine leaks in.
     command = [
         binary, "--no-defaults", *user,
-        f"--datadir={local.datadir}", f"--socket={local.socket}", f"--pid-file={local.pidfile}",
+        f"--datadir={local.datadir}", f"--tmpdir={local.tmpdir}", f"--socket={local.socket}",
+        f"--pid-file={local.pidfile}",
         f"--log-error={local.errorlog}", f"--port={port}", "--bind-address=127.0.0.1",
         "--skip-name-resolve", "--skip-log-bin", "--performance-schema=ON",
         "--innodb-buffer-pool-size=64M", *extra,
