@@ -305,37 +305,23 @@ def _launch(local: Local, port: int, extra: tuple[str, ...] = ()) -> subprocess.
     binary, flavour = found
     shutil.rmtree(local.home, ignore_errors=True)
     local.tmpdir.mkdir(parents=True)
-    as_root = os.geteuid() == 0
-    if as_root:
+    if os.geteuid() == 0:
         for path in (local.home, local.tmpdir):
             shutil.chown(path, "mysql", "mysql")
-    user = ["--user=mysql"] if as_root else []
 
     if flavour == "mariadb":
         installer = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
-        init = [installer, "--no-defaults", *user, f"--datadir={local.datadir}", f"--tmpdir={local.tmpdir}",
+        init = [installer, "--no-defaults", *_as_mysql(), f"--datadir={local.datadir}", f"--tmpdir={local.tmpdir}",
                 "--auth-root-authentication-method=normal", "--skip-test-db"]
     else:
-        init = [binary, "--no-defaults", *user, "--initialize-insecure", f"--datadir={local.datadir}",
+        init = [binary, "--no-defaults", *_as_mysql(), "--initialize-insecure", f"--datadir={local.datadir}",
                 f"--tmpdir={local.tmpdir}"]
     result = subprocess.run(init, capture_output=True, text=True)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["?"])[-1]
-        raise ServerError(f"Could not initialise a data directory in {local.datadir}: {last}")
+        errors = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line] or ["?"]
+        raise ServerError(f"Could not initialise a data directory in {local.datadir}: {errors[0]}")
 
-    # --no-defaults must come first: no my.cnf of the machine leaks in.
-    command = [
-        binary, "--no-defaults", *user,
-        f"--datadir={local.datadir}", f"--tmpdir={local.tmpdir}", f"--socket={local.socket}",
-        f"--pid-file={local.pidfile}",
-        f"--log-error={local.errorlog}", f"--port={port}", "--bind-address=127.0.0.1",
-        "--skip-name-resolve", "--skip-log-bin", "--performance-schema=ON",
-        "--innodb-buffer-pool-size=64M", *extra,
-    ]
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,  # survives `make db` returning; not tied to the terminal
-    )
+    process = _start(binary, local, port, extra)
     root = _wait_for_socket(local, process)
     try:
         _run_sql_file(root, BOOTSTRAP_SQL)
@@ -344,26 +330,60 @@ def _launch(local: Local, port: int, extra: tuple[str, ...] = ()) -> subprocess.
     return process
 
 
+def _as_mysql() -> list[str]:
+    # As root, the server must be told to drop to the `mysql` system user.
+    return ["--user=mysql"] if os.geteuid() == 0 else []
+
+
+def _start(binary: str, local: Local, port: int, extra: tuple[str, ...]) -> subprocess.Popen:
+    # --no-defaults must come first: no my.cnf of the machine leaks in.
+    command = [
+        binary, "--no-defaults", *_as_mysql(),
+        f"--datadir={local.datadir}", f"--tmpdir={local.tmpdir}", f"--socket={local.socket}",
+        f"--pid-file={local.pidfile}", f"--log-error={local.errorlog}",
+        f"--port={port}", "--bind-address=127.0.0.1",
+        "--skip-name-resolve", "--skip-log-bin", "--performance-schema=ON",
+        "--innodb-buffer-pool-size=64M", *extra,
+    ]
+    return subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # survives `make db` returning; not tied to the terminal
+    )
+
+
+@dataclass
+class PrivateServer:
+    port: int
+    local: Local
+    options: tuple[str, ...]
+    process: subprocess.Popen
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same data: what a reader's app
+        sees when the database is restarted under it (an upgrade, a failover)."""
+        _stop_process(self.process.pid)
+        self.process = _start(_server_binary()[0], self.local, self.port, self.options)
+        _wait_for_socket(self.local, self.process).close()
+
+
 @contextlib.contextmanager
 def private_server(*options: str):
     """A second throwaway server, for one notebook only, with server-wide options
-    (e.g. "--max-connections=3") that would disturb everyone on the shared one.
-    Yields its port; stops it and removes its files on exit."""
+    (e.g. "--max-connections=10") that would disturb everyone on the shared one.
+    Yields a PrivateServer (.port, .restart()); stops it and removes its files on exit."""
     with socket.socket() as sock:  # a free port on loopback
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     local = Local(Path(tempfile.mkdtemp(prefix="dbconn-private-")))
-    if os.geteuid() == 0:
-        shutil.chown(local.home, "mysql", "mysql")
     try:
-        process = _launch(local, port, options)
+        private = PrivateServer(port, local, options, _launch(local, port, options))
     except BaseException:
         shutil.rmtree(local.home, ignore_errors=True)
         raise
     try:
-        yield port
+        yield private
     finally:
-        _stop_local({"pid": process.pid, "home": str(local.home)})
+        _stop_local({"pid": private.process.pid, "home": str(local.home)})
 
 
 def _wait_for_socket(local: Local, process: subprocess.Popen, timeout: float = 20.0):
@@ -397,16 +417,18 @@ def _run_sql_file(conn, path: Path) -> None:
 
 
 def _stop_local(record: dict) -> None:
-    pid = record["pid"]
-    home = record["home"]
-    if _is_our_server(pid, home):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(home, ignore_errors=True)
+    if _is_our_server(record["pid"], record["home"]):
+        _stop_process(record["pid"])
+    shutil.rmtree(record["home"], ignore_errors=True)
+
+
+def _stop_process(pid: int) -> None:
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _is_our_server(pid: int, home: str) -> bool:

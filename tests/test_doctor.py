@@ -72,21 +72,21 @@ def test_account_limit_below_a_default_pool_is_urgent(limited_account):
 
 
 def test_short_wait_timeout():
-    with server.private_server("--wait-timeout=30") as port:
-        code, report = doctor("--url", url(settings.APP.user, settings.APP.password, port))
+    with server.private_server("--wait-timeout=30") as private:
+        code, report = doctor("--url", url(settings.APP.user, settings.APP.password, private.port))
         assert report["variables"]["wait_timeout"] == {"session": 30, "global": 30}
         recycle = advice(report, "pool_recycle")
         assert code == 1 and recycle["severity"] == "urgent" and recycle["setting"] == "pool_recycle=25"
 
 
 def test_admin_sees_sessions_and_flags_those_idle_near_the_timeout():
-    with server.private_server("--wait-timeout=3") as port:
-        idle = dbconn.connect("app", port=port)
+    with server.private_server("--wait-timeout=3") as private:
+        idle = dbconn.connect("app", port=private.port)
         try:
             with idle.cursor() as cur:
                 cur.execute("SET SESSION wait_timeout = 600")  # it outlives the global 3 s
             time.sleep(3.2)
-            code, report = doctor("--url", url(settings.ADMIN.user, settings.ADMIN.password, port))
+            code, report = doctor("--url", url(settings.ADMIN.user, settings.ADMIN.password, private.port))
         finally:
             idle.close()
     groups = {(g["user"], g["command"]): g for g in report["sessions"]}

@@ -101,10 +101,10 @@ def test_up_twice_then_down_stops_only_ours():
 
 
 def test_down_leaves_a_server_it_did_not_start_alone():
-    with server.private_server() as port:
-        result = db("down", MYSQL_PORT=port)
+    with server.private_server() as private:
+        result = db("down", MYSQL_PORT=private.port)
         assert "nothing stopped" in result.stdout
-        assert "answers" in db("status", MYSQL_PORT=port).stdout
+        assert "answers" in db("status", MYSQL_PORT=private.port).stdout
 
 
 def test_run_passes_the_exit_status_through_and_stops_what_it_started():
