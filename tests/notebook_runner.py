@@ -24,6 +24,7 @@ from nbclient.exceptions import CellExecutionError
 from dbconn import introspect
 
 CODE = re.compile(r"\((\d+),")  # (1226, "User ...") -- first code in the message
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def error_code(output) -> int | None:
@@ -34,6 +35,11 @@ def error_code(output) -> int | None:
 
 def run_notebook(path: Path, timeout: int = 180) -> list[str]:
     """Execute the notebook; return its problems (empty when it passes)."""
+    return execute(path, timeout)[1]
+
+
+def execute(path: Path, timeout: int = 180):
+    """Execute the notebook; return it, with outputs and timings, and its problems."""
     nb = jupytext.read(path)
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
@@ -47,13 +53,13 @@ def run_notebook(path: Path, timeout: int = 180) -> list[str]:
             try:
                 client.execute_cell(cell, index)
             except CellExecutionError as exc:
-                problems.append(f"cell {index} raised an undeclared error: {str(exc).strip().splitlines()[-1]}")
+                problems.append(f"cell {index} raised an undeclared error: {ANSI.sub('', str(exc)).strip().splitlines()[-1]}")
                 break
         leaked = _kernel_connections(kernel)
     problems += [p for i, cell in enumerate(nb.cells) if cell.cell_type == "code" for p in _check_cell(i, cell)]
     if leaked:
         problems.append(f"the kernel still holds {len(leaked)} server connection(s) at the end: {leaked}")
-    return problems
+    return nb, problems
 
 
 def _check_cell(index: int, cell) -> list[str]:

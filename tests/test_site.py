@@ -23,7 +23,8 @@ def site(tmp_path_factory):
         [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q", str(ROOT), str(out)],
         capture_output=True, text=True, timeout=900,
     )
-    assert result.returncode == 0, result.stderr[-5000:]
+    # myst-nb reports a failing cell well before Sphinx's closing report: show both.
+    assert result.returncode == 0, result.stderr[:6000] + "\n...\n" + result.stderr[-1500:]
     return out
 
 
@@ -58,3 +59,15 @@ def test_doctor_page_shows_its_output_produced_at_build_time(site):
     page = text_of(site / "notebooks" / "doctor-check-your-server.html")
     assert "Status      urgent" in page and "pool_size=2, max_overflow=0" in page
     assert re.search(r"Account\s+shop_[0-9a-f]{6}: 1 connection\(s\) open now", page)
+
+
+def test_2006_page_and_notebook(site):
+    page = (site / "docs" / "errors" / "2006.html").read_text()
+    assert "../../notebooks/2006-server-has-gone-away.html" in page
+    notebook = text_of(site / "notebooks" / "2006-server-has-gone-away.html")
+    assert re.search(r"OperationalError: \((2006|4031), ", notebook)
+    assert "InterfaceError: (0, '')" in notebook
+    # The blind retry lost the first row; the whole-transaction retry kept both.
+    assert "rows committed: ((2, 'second'),)" in notebook
+    assert "rows committed: ((1, 'first'), (2, 'second'))" in notebook
+    assert "DeprecationWarning - The 'reconnect' argument is deprecated" in notebook

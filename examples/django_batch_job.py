@@ -1,0 +1,75 @@
+"""A long-running Django job outside the request cycle: a management command, a cron
+script, a Celery task, a thread of your own.
+
+Inside a request, Django calls close_old_connections() when the request starts and
+ends. A job that runs for hours has no requests, so nothing does that for it: a
+connection left idle longer than the server's wait_timeout fails with 2006 "MySQL
+server has gone away". Do what a request would do, before each unit of work.
+
+Run: python examples/django_batch_job.py  (connection settings: MYSQL_* environment variables)
+"""
+
+import os
+import sys
+import time
+
+import pymysql
+
+pymysql.install_as_MySQLdb()  # Django's MySQL backend, through PyMySQL
+
+import django  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+DATABASE = {
+    "ENGINE": "django.db.backends.mysql",
+    "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+    "PORT": int(os.environ.get("MYSQL_PORT", "3307")),
+    "USER": os.environ.get("MYSQL_USER", "app"),
+    "PASSWORD": os.environ.get("MYSQL_PASSWORD", "app-local-only"),
+    "NAME": os.environ.get("MYSQL_DATABASE", "demo"),
+    "CONN_MAX_AGE": 60,  # keep a connection between units of work, below the server's wait_timeout
+    "CONN_HEALTH_CHECKS": True,  # and check it when close_old_connections() starts a new unit
+}
+
+
+def process_batches(batches, pause, alias="default"):
+    from django.db import close_old_connections, connections
+
+    for batch in range(batches):
+        if batch:
+            time.sleep(pause)  # a slow API call, a queue that is empty for a while, ...
+        close_old_connections()  # what every request does; outside requests, your job
+        with connections[alias].cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM orders")
+            cur.fetchone()
+
+
+def process_batches_closing(batches, pause, alias="default"):
+    from django.db import connections
+
+    for batch in range(batches):
+        if batch:
+            time.sleep(pause)
+        try:
+            with connections[alias].cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM orders")
+                cur.fetchone()
+        finally:
+            connections[alias].close()  # the next batch opens a fresh connection
+
+
+def main():
+    settings.configure(DATABASES={"default": DATABASE})
+    django.setup()
+    process_batches(batches=3, pause=0.1)
+    process_batches_closing(batches=3, pause=0.1)
+    print("6 batches done")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except django.db.utils.OperationalError as exc:
+        if exc.args[0] == 2003:  # nothing answers at host:port
+            sys.exit(f"error: no MySQL server at {DATABASE['HOST']}:{DATABASE['PORT']}: start one with `make db`")
+        raise
