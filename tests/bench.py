@@ -97,7 +97,7 @@ def main() -> None:
         record("warm rebuild, nothing changed", sphinx(Path(out)), "< 5 s")
 
     print()
-    print(f"{"measure":<84} {'value':>9}  goal")
+    print(f"{'measure':<84} {'value':>9}  goal")
     for name, value, unit, goal in rows:
         print(f"{name:<84} {value:>7.3f} {unit}  {goal}")
 
