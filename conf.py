@@ -15,9 +15,11 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # Notebooks run on every build against a real server: a traceback on the site
-# is always a fresh one. Only cells tagged raises-exception may fail.
+# is always a fresh one. Only cells tagged raises-exception may fail; any other
+# error is a warning naming the notebook and cell, and -W (always on in the
+# Makefile and the tests) fails the build after listing every one of them.
 nb_execution_mode = "force"
-nb_execution_raise_on_error = True
+nb_execution_raise_on_error = False
 nb_execution_timeout = 180
 nb_execution_show_tb = True
 nb_merge_streams = True

@@ -4,6 +4,7 @@
 - ``server``: find or start the lab's database server, and stop only ours;
 - ``introspect``: the server's own view of connections (read-only);
 - ``accounts``: accounts of one's own, with their own connection limit;
+- ``tables``: tables of one's own with many rows, for large results;
 - ``connect()``: a PyMySQL connection as one of the lab's accounts.
 """
 
@@ -12,13 +13,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from . import accounts, settings
+from . import accounts, settings, tables
 from .connection import connect
 from .introspect import connection_count, processlist, show_rows, wait_for_count
 from .server import ServerError, require
 
 __all__ = [
-    "ServerError", "accounts", "connect", "connection_count", "example", "processlist",
+    "ServerError", "accounts", "connect", "tables", "connection_count", "example", "processlist",
     "require", "settings", "show_rows", "wait_for_count",
 ]
 

@@ -50,6 +50,12 @@ def test_declared_error_with_another_code_fails(tmp_path):
     assert any("declares error [2006] but raised OperationalError" in p for p in problems), problems
 
 
+def test_an_error_without_a_code_is_declared_by_its_class(tmp_path):
+    assert run_notebook(notebook(tmp_path, declared("[AttributeError]", "None.read()"))) == []
+    problems = run_notebook(notebook(tmp_path, declared("[AttributeError]", "1 / 0")))
+    assert any("raised ZeroDivisionError" in p for p in problems), problems
+
+
 def test_declared_cell_that_raises_nothing_fails(tmp_path):
     problems = run_notebook(notebook(tmp_path, declared([1226], "x = 1")))
     assert problems == ["cell 0 declares error [1226] but raised nothing"]

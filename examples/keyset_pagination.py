@@ -1,0 +1,52 @@
+"""Page through a large table by key, not by OFFSET: every page costs the same.
+
+`LIMIT n OFFSET k` makes the server read and throw away k rows for every page,
+so the pages get slower as you go, and a long export becomes the query that
+times out or gets killed (2013). Keyset pagination starts each page after the
+last key seen, using the primary key index: page 1000 costs what page 1 costs.
+
+Run: python examples/keyset_pagination.py  (connection settings: MYSQL_* environment variables)
+"""
+
+import os
+import sys
+
+import pymysql
+
+DB = dict(
+    host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
+    port=int(os.environ.get("MYSQL_PORT", "3307")),
+    user=os.environ.get("MYSQL_USER", "app"),
+    password=os.environ.get("MYSQL_PASSWORD", "app-local-only"),
+    database=os.environ.get("MYSQL_DATABASE", "demo"),
+)
+
+
+def keyset_pages(conn, table, page_size=1000):
+    """Yield lists of rows of `table` in primary-key order, page by page."""
+    # A table name cannot be a query parameter: pass only names of your own tables.
+    sql = f"SELECT * FROM `{table}` WHERE id > %s ORDER BY id LIMIT %s"
+    last_id = 0  # below every id (use the smallest value of your key's type)
+    while True:
+        with conn.cursor() as cur:
+            cur.execute(sql, (last_id, page_size))
+            page = cur.fetchall()
+        if not page:
+            return
+        yield page
+        last_id = page[-1][0]  # the id column comes first
+
+
+def main():
+    with pymysql.connect(**DB) as conn:
+        pages = list(keyset_pages(conn, "orders", page_size=2))
+    print("pages:", [[row[0] for row in page] for page in pages])
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except pymysql.err.OperationalError as exc:
+        if exc.args[0] == 2003:  # nothing answers at host:port
+            sys.exit(f"error: no MySQL server at {DB['host']}:{DB['port']}: start one with `make db`")
+        raise

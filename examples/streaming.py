@@ -1,0 +1,69 @@
+"""Read a large result without holding it all in memory, and without losing the connection.
+
+- stream_rows(): an unbuffered (server-side) cursor yields rows as they arrive.
+  While you hold it, the server waits to send the rest, for at most
+  net_write_timeout seconds (60 by default): a consumer slower than that gets
+  2013 "Lost connection to MySQL server during query". Keep up, or raise
+  net_write_timeout for that session.
+- stream_with_sqlalchemy(): the same through SQLAlchemy (stream_results, yield_per).
+
+Run: python examples/streaming.py  (connection settings: MYSQL_* environment variables)
+"""
+
+import os
+import sys
+
+import pymysql
+import sqlalchemy as sa
+
+DB = dict(
+    host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
+    port=int(os.environ.get("MYSQL_PORT", "3307")),
+    user=os.environ.get("MYSQL_USER", "app"),
+    password=os.environ.get("MYSQL_PASSWORD", "app-local-only"),
+    database=os.environ.get("MYSQL_DATABASE", "demo"),
+)
+
+
+def stream_rows(conn, sql, params=None, net_write_timeout=None):
+    """Yield the rows of `sql` one at a time from an unbuffered cursor."""
+    if net_write_timeout is not None:  # for a consumer that is slow on purpose
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION net_write_timeout = %s", (net_write_timeout,))
+    cur = conn.cursor(pymysql.cursors.SSCursor)
+    try:
+        cur.execute(sql, params)
+        yield from cur
+    finally:
+        # Not `with conn.cursor(SSCursor)`: after a lost connection, PyMySQL's
+        # SSCursor.close() raises AttributeError, which would hide the 2013.
+        if conn.open:
+            cur.close()
+
+
+def stream_with_sqlalchemy(engine, sql, params=None, batch=1000):
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(sa.text(sql), params or {})
+        yield from result
+
+
+def main():
+    with pymysql.connect(**DB) as conn:
+        totals = [row[1] for row in stream_rows(conn, "SELECT id, total FROM orders ORDER BY id")]
+    print("streamed totals:", totals)
+    url = sa.URL.create("mysql+pymysql", username=DB["user"], password=DB["password"],
+                        host=DB["host"], port=DB["port"], database=DB["database"])
+    engine = sa.create_engine(url)
+    try:
+        print("streamed with SQLAlchemy:", len(list(stream_with_sqlalchemy(engine, "SELECT id FROM orders"))), "rows")
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except pymysql.err.OperationalError as exc:
+        if exc.args[0] == 2003:  # nothing answers at host:port
+            sys.exit(f"error: no MySQL server at {DB['host']}:{DB['port']}: start one with `make db`")
+        raise
