@@ -65,7 +65,7 @@ def sphinx(out: Path) -> float:
 
 
 def declared_error_cells(path: Path):
-    """(heading, seconds, deliberate idling) of each expected-error cell of an executed notebook."""
+    """(heading, declared codes, seconds, deliberate idling) of each expected-error cell of an executed notebook."""
     nb, problems = execute(path)
     assert not problems, problems
     heading = ""
@@ -76,7 +76,7 @@ def declared_error_cells(path: Path):
             timing = cell.metadata["execution"]
             seconds = (_time(timing["iopub.status.idle"]) - _time(timing["iopub.status.busy"])).total_seconds()
             # Each use of IDLE is one pause past a 1 s wait_timeout: 1 s of it is unavoidable.
-            yield heading, seconds, cell.source.count("IDLE") * 1.0
+            yield heading, cell.metadata["expect-errors"], seconds, cell.source.count("IDLE") * 1.0
 
 
 def _time(stamp: str):
@@ -118,11 +118,12 @@ def main() -> None:
     print("measuring ...")
     record("server start, fresh data directory (median of 3; includes stop)", timed(start_private_server, 3), "< 2 s")
     record("reproduce 1226 (median of 5)", timed(reproduce_1226, 5), "< 1 s")
-    for heading, seconds, wait in declared_error_cells(ROOT / "notebooks" / "2006-server-has-gone-away.md"):
-        record(f"2006 {heading[:40]}: overhead over {wait:.0f} s of timeout", seconds - wait, "< 1 s")
-    for heading, seconds, _ in declared_error_cells(ROOT / "notebooks" / "2013-lost-connection-during-query.md"):
-        goal = "< 1 s" if ("killed" in heading or "read timeout" in heading) else "-"
-        record(f"2013 {heading[:48]}: time to reproduce", seconds, goal)
+    for heading, codes, seconds, wait in declared_error_cells(ROOT / "notebooks" / "2006-server-has-gone-away.md"):
+        record(f"{codes} {heading[:40]}: overhead over {wait:.0f} s of timeout", seconds - wait, "< 1 s")
+    for heading, codes, seconds, _ in declared_error_cells(ROOT / "notebooks" / "2013-lost-connection-during-query.md"):
+        # The goal is for the kill and the client timeout; the others wait out a limit on purpose.
+        goal = "< 1 s" if "killed" in heading or ("read timeout" in heading and 2013 in codes) else "-"
+        record(f"{codes} {heading[:44]}: time to reproduce", seconds, goal)
     for name, rows_per_second in paging_speeds().items():
         record(f"{name} paging, 100,000 rows in pages of 1,000", rows_per_second, "keyset > OFFSET", "rows/s")
     with tempfile.TemporaryDirectory() as out:
