@@ -42,7 +42,7 @@ notebooks: db
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
 
 test: venv
-	$(WITH_DB) $(PY) -m pytest -n 2
+	$(WITH_DB) $(PY) -m pytest -n 2 --dist loadscope
 
 doctor: venv
 	$(PY) -m dbconn doctor $(ARGS)

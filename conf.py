@@ -1,5 +1,10 @@
 """Sphinx configuration: MyST notebooks executed at build time, furo, copy buttons."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import dbconn
 
 project = "Managing database connections, live"
@@ -26,7 +31,8 @@ nb_merge_streams = True
 
 html_theme = "furo"
 html_title = "MySQL connection errors, live"
-html_static_path = []
+html_static_path = ["_static"]
+templates_path = ["_templates"]
 # Copy the code, never the output printed under it.
 copybutton_selector = "div:not(.output) > div.highlight pre"
 copybutton_exclude = ".linenos, .gp, .go"
@@ -42,5 +48,50 @@ def _require_server(app, env, docnames):
             raise SystemExit(f"error: {exc}") from None
 
 
+ERROR_PAGES = sorted(p.stem for p in (Path(__file__).parent / "docs" / "errors").glob("*.md"))
+
+
+def _error_page_map(app):
+    """_static/error-pages.js: error code -> page, for the offline search fallback."""
+    pages = {code: f"docs/errors/{code}.html" for code in ERROR_PAGES}
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    (static / "error-pages.js").write_text(f"window.ERROR_PAGES = {json.dumps(pages)};\n")
+
+
+def _short_error_urls(app, exception):
+    """errors/NNNN/ redirects to docs/errors/NNNN.html: a short URL that can be pasted
+    in a chat or printed by a program, and keeps working."""
+    if exception or app.builder.name != "html":
+        return
+    for code in ERROR_PAGES:
+        target = f"../../docs/errors/{code}.html"
+        folder = Path(app.outdir) / "errors" / code
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "index.html").write_text(
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error {code}</title>'
+            f'<meta http-equiv="refresh" content="0; url={target}"><link rel="canonical" href="{target}">'
+            f'</head><body data-pagefind-ignore="all"><p><a href="{target}">Error {code}</a></p></body></html>\n'
+        )
+
+
+def _pagefind_index(app, exception):
+    """Index the help pages and notebooks with Pagefind (it finds "2006"; Sphinx's
+    built-in search drops number-only words): the main article only, without the
+    notebooks' printed outputs, which would outrank the pages that explain."""
+    if exception or app.builder.name != "html":
+        return
+    subprocess.run([*PAGEFIND, "--site", app.outdir], check=True)
+
+
+PAGEFIND = [
+    sys.executable, "-m", "pagefind", "--glob", "{docs,notebooks}/**/*.html", "--root-selector", "article[role=main]",
+    "--exclude-selectors", ".cell_output, a.headerlink", "--silent",
+]
+
+
 def setup(app):
     app.connect("env-before-read-docs", _require_server)
+    app.connect("builder-inited", _error_page_map)
+    app.connect("build-finished", _short_error_urls)
+    app.connect("build-finished", _pagefind_index)  # last: indexes what the others wrote

@@ -113,6 +113,34 @@ def paging_speeds() -> dict[str, float]:
     return speeds
 
 
+def pagefind_index(site: Path) -> float:
+    import runpy
+
+    command = runpy.run_path(str(ROOT / "conf.py"))["PAGEFIND"]  # the build's own command
+    start = time.perf_counter()
+    subprocess.run([*command, "--site", str(site)], check=True)
+    return time.perf_counter() - start
+
+
+def search_latency(site: Path) -> float:
+    """From the last keystroke in the search page's box to the first result shown."""
+    from browser import chromium, serve
+
+    with serve(site) as base_url, chromium() as browser:
+        page = browser.new_page()
+        page.goto(base_url + "search.html")
+        page.wait_for_selector(".pagefind-ui__search-input")
+        times = []
+        for query in ["2006", "gone away", "pool_recycle", "1226", "SSCursor", "wait_timeout"]:
+            page.fill(".pagefind-ui__search-input", "")
+            page.wait_for_selector(".pagefind-ui__result-link", state="detached")
+            start = time.perf_counter()
+            page.fill(".pagefind-ui__search-input", query)
+            page.wait_for_selector(".pagefind-ui__result-link")
+            times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])  # the first query also loads the index
+
+
 def main() -> None:
     print(f"server: {dbconn.require()}")
     print("measuring ...")
@@ -129,6 +157,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         record("cold site build (every notebook executed)", sphinx(Path(out)), "-")
         record("warm rebuild, nothing changed", sphinx(Path(out)), "< 5 s")
+        record("Pagefind index time (part of every build)", pagefind_index(Path(out)), "-")
+        size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+        record("site size", size / 1e6, "-", "MB")
+        record("search: typing a query to the first result (median of 5)", search_latency(Path(out)), "< 0.3 s")
 
     print()
     print(f"{'measure':<84} {'value':>9}  goal")

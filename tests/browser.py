@@ -1,0 +1,54 @@
+"""Serve a built site on 127.0.0.1 and drive Debian's Chromium with Playwright
+(never `playwright install`: the browser comes from apt, installed by .ci/run)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import threading
+
+CHROMIUM = "/usr/bin/chromium"
+# No background traffic: this machine has no network but loopback.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory):
+    """Serve `directory` on a free loopback port; yield its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def first_result(page, base_url: str, query: str, timeout_ms: int = 10_000) -> str:
+    """Search the site as a reader does (the search page's ?q=) and return the first result's path."""
+    from urllib.parse import quote
+
+    page.goto(f"{base_url}search.html?q={quote(query)}")
+    page.wait_for_selector(".pagefind-ui__result-link", timeout=timeout_ms)
+    return page.eval_on_selector(".pagefind-ui__result-link", "link => link.getAttribute('href')")
