@@ -33,6 +33,7 @@ html_theme = "furo"
 html_title = "MySQL connection errors, live"
 html_static_path = ["_static"]
 templates_path = ["_templates"]
+html_sourcelink_suffix = ""  # _sources/notebooks/x.md: the notebook itself, to download
 # Copy the code, never the output printed under it.
 copybutton_selector = "div:not(.output) > div.highlight pre"
 copybutton_exclude = ".linenos, .gp, .go"

@@ -57,6 +57,14 @@ def test_snippets_come_from_examples(site):
     assert re.search(r"finally</span>", page)
 
 
+@pytest.mark.parametrize("notebook", sorted(p.stem for p in (ROOT / "notebooks").glob("*.md")))
+def test_notebook_pages_offer_the_notebook_and_say_how_to_run_it(site, notebook):
+    page = (site / "notebooks" / f"{notebook}.html").read_text()
+    assert f'href="../_sources/notebooks/{notebook}.md" download="{notebook}.md"' in page
+    assert (site / "_sources" / "notebooks" / f"{notebook}.md").read_text() == (ROOT / "notebooks" / f"{notebook}.md").read_text()
+    assert "make db" in page and "make notebooks" in page
+
+
 def test_copy_buttons_skip_outputs(site):
     script = (site / "_static" / "copybutton.js").read_text()
     assert 'div:not(.output) &gt; div.highlight pre' in script or "div:not(.output) > div.highlight pre" in script
