@@ -15,11 +15,12 @@ from pathlib import Path
 
 from . import accounts, settings, tables
 from .connection import connect
+from . import introspect
 from .introspect import connection_count, processlist, show_rows, wait_for_count
 from .server import ServerError, require
 
 __all__ = [
-    "ServerError", "accounts", "connect", "tables", "connection_count", "example", "processlist",
+    "ServerError", "accounts", "connect", "introspect", "tables", "connection_count", "example", "processlist",
     "require", "settings", "show_rows", "wait_for_count",
 ]
 

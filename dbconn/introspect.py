@@ -58,9 +58,21 @@ def connections_of_pids(pids: Iterable[int]) -> list[tuple]:
         f"""SELECT p.id, p.user, a.attr_value AS pid, p.command, p.time
             FROM performance_schema.session_connect_attrs a
             JOIN information_schema.processlist p ON p.id = a.processlist_id
-            WHERE a.attr_name = '_pid' AND a.attr_value IN ({marks})""",
+            WHERE a.attr_name = '_pid' AND a.attr_value IN ({marks}) AND p.id <> CONNECTION_ID()""",
         pids,
     )[1]
+
+
+def connections_left_by(pids: Iterable[int], settle: float = 5.0) -> list[tuple]:
+    """Sessions these processes still hold, once the server has had up to `settle`
+    seconds to end the ones they closed (it does so a moment after the client goes)."""
+    pids = list(pids)
+    deadline = time.monotonic() + settle
+    while True:
+        rows = connections_of_pids(pids)
+        if not rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
 
 
 def show_rows(columns: list[str], rows: list[tuple]) -> None:

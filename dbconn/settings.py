@@ -40,7 +40,6 @@ LIMITED = Account(
     _env("MYSQL_LIMITED_USER", "limited"),
     _env("MYSQL_LIMITED_PASSWORD", "limited-local-only"),
 )
-LIMITED_MAX_CONNECTIONS = 2
 
 ACCOUNTS = {"app": APP, "admin": ADMIN, "limited": LIMITED}
 

@@ -14,7 +14,6 @@ Rules (the same ones the site build relies on):
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import jupytext
@@ -79,13 +78,6 @@ def _check_cell(index: int, cell) -> list[str]:
     return []
 
 
-def _kernel_connections(kernel: psutil.Process, settle: float = 5.0) -> list[tuple]:
-    """Server sessions still opened by the kernel or its children, after the server has
-    had `settle` seconds to notice connections the kernel closed."""
-    deadline = time.monotonic() + settle
-    while True:
-        pids = [kernel.pid] + [child.pid for child in kernel.children(recursive=True)]
-        rows = introspect.connections_of_pids(pids)
-        if not rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+def _kernel_connections(kernel: psutil.Process) -> list[tuple]:
+    """Server sessions still opened by the kernel or its children."""
+    return introspect.connections_left_by([kernel.pid] + [child.pid for child in kernel.children(recursive=True)])
