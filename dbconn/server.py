@@ -366,14 +366,19 @@ class PrivateServer:
         _wait_for_socket(self.local, self.process).close()
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on, on loopback (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextlib.contextmanager
 def private_server(*options: str):
     """A second throwaway server, for one notebook only, with server-wide options
     (e.g. "--max-connections=10") that would disturb everyone on the shared one.
     Yields a PrivateServer (.port, .restart()); stops it and removes its files on exit."""
-    with socket.socket() as sock:  # a free port on loopback
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     local = Local(Path(tempfile.mkdtemp(prefix="dbconn-private-")))
     try:
         private = PrivateServer(port, local, options, _launch(local, port, options))

@@ -69,14 +69,16 @@ def pymysql_args(role: str | Account = "app", **overrides) -> dict:
     return args
 
 
-def url(role: str | Account = "app", driver: str = "pymysql") -> str:
-    """A SQLAlchemy URL for the given role, e.g. ``mysql+pymysql://app:...@127.0.0.1:3307/demo``."""
+def url(role: str | Account = "app", driver: str = "pymysql", *, port: int | None = None,
+        database: str | None = DATABASE) -> str:
+    """A SQLAlchemy URL for the given role, e.g. ``mysql+pymysql://app:...@127.0.0.1:3307/demo``
+    (``database=None``: no default database)."""
     from urllib.parse import quote_plus
 
     acct = account(role)
     return (
         f"mysql+{driver}://{quote_plus(acct.user)}:{quote_plus(acct.password)}"
-        f"@{HOST}:{PORT}/{DATABASE}"
+        f"@{HOST}:{port or PORT}/{database or ''}"
     )
 
 

@@ -87,24 +87,13 @@ def _time(stamp: str):
 
 def paging_speeds() -> dict[str, float]:
     """Rows per second reading a 100,000-row table page by page, keyset versus OFFSET."""
-    keyset = dbconn.example("keyset_pagination")
+    paging = dbconn.example("keyset_pagination")
     table = dbconn.tables.numbered_table("bench_rows")
-
-    def offset_pages(conn):
-        offset = 0
-        while True:
-            with conn.cursor() as cur:
-                cur.execute(f"SELECT * FROM `{table}` ORDER BY id LIMIT 1000 OFFSET %s", (offset,))
-                page = cur.fetchall()
-            if not page:
-                return
-            yield page
-            offset += 1000
-
     speeds = {}
     try:
         with dbconn.connect() as conn:
-            for name, pages in (("OFFSET", offset_pages(conn)), ("keyset", keyset.keyset_pages(conn, table, 1000))):
+            for name, pages in (("OFFSET", paging.offset_pages(conn, table, 1000)),
+                                ("keyset", paging.keyset_pages(conn, table, 1000))):
                 start = time.perf_counter()
                 rows = sum(len(page) for page in pages)
                 speeds[name] = rows / (time.perf_counter() - start)

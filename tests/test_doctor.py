@@ -21,10 +21,6 @@ KEYS = {
 }
 
 
-def url(user, password, port=None):
-    return f"mysql+pymysql://{user}:{password}@{settings.HOST}:{port or settings.PORT}/{settings.DATABASE}"
-
-
 def doctor(*args):
     result = run("-m", "dbconn", "doctor", "--json", *args)
     assert result.returncode in (0, 1), result.stderr
@@ -61,7 +57,7 @@ def test_text_report_shows_the_numbers():
 
 
 def test_account_limit_below_a_default_pool_is_urgent(limited_account):
-    code, report = doctor("--url", url(limited_account.user, limited_account.password), "--processes", "4")
+    code, report = doctor("--url", settings.url(limited_account), "--processes", "4")
     assert code == 1 and report["status"] == "urgent"
     assert report["account"]["own_max_user_connections"] == 10
     assert report["account"]["limit_source"] == "account"
@@ -73,7 +69,7 @@ def test_account_limit_below_a_default_pool_is_urgent(limited_account):
 
 def test_short_wait_timeout():
     with server.private_server("--wait-timeout=30") as private:
-        code, report = doctor("--url", url(settings.APP.user, settings.APP.password, private.port))
+        code, report = doctor("--url", settings.url("app", port=private.port))
         assert report["variables"]["wait_timeout"] == {"session": 30, "global": 30}
         recycle = advice(report, "pool_recycle")
         assert code == 1 and recycle["severity"] == "urgent" and recycle["setting"] == "pool_recycle=25"
@@ -86,7 +82,7 @@ def test_admin_sees_sessions_and_flags_those_idle_near_the_timeout():
             with idle.cursor() as cur:
                 cur.execute("SET SESSION wait_timeout = 600")  # it outlives the global 3 s
             time.sleep(3.2)
-            code, report = doctor("--url", url(settings.ADMIN.user, settings.ADMIN.password, private.port))
+            code, report = doctor("--url", settings.url("admin", port=private.port))
         finally:
             idle.close()
     groups = {(g["user"], g["command"]): g for g in report["sessions"]}
@@ -100,8 +96,7 @@ def test_account_without_any_privilege():
     with dbconn.connect("admin") as conn, conn.cursor() as cur:
         cur.execute("CREATE USER IF NOT EXISTS 'doctor_nopriv'@'%' IDENTIFIED BY 'local-only'")
     try:
-        result = run("-m", "dbconn", "doctor", "--json", "--url",
-                     f"mysql+pymysql://{account.user}:{account.password}@{settings.HOST}:{settings.PORT}")
+        result = run("-m", "dbconn", "doctor", "--json", "--url", settings.url(account, database=None))
         assert result.returncode in (0, 1), result.stderr
         assert json.loads(result.stdout)["sessions"] is None
     finally:
@@ -110,8 +105,8 @@ def test_account_without_any_privilege():
 
 
 @pytest.mark.parametrize("target, expected", [
-    (lambda: url("x", "y", free_port()), "nothing answers there"),
-    (lambda: url(settings.APP.user, "wrong"), "check the user name and password"),
+    (lambda: settings.url(settings.Account("x", "y"), port=free_port()), "nothing answers there"),
+    (lambda: settings.url(settings.Account(settings.APP.user, "wrong")), "check the user name and password"),
     (lambda: "postgresql://u:p@127.0.0.1/db", "is not a MySQL URL"),
 ])
 def test_cannot_connect_is_one_line_and_exit_2(target, expected):

@@ -13,14 +13,9 @@ from pathlib import Path
 import pytest
 
 from dbconn import server
+from dbconn.server import free_port
 
 ROOT = Path(__file__).parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(*args, **env) -> subprocess.CompletedProcess:
