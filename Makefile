@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 SITE := _build/html
 SPHINXOPTS ?= -W --keep-going -n
 WITH_DB := $(PY) -m dbconn db run --
+# mysqlclient has no Linux wheels: pip compiles it against the client library's headers.
+MYSQLCLIENT_BUILD := build-essential python3-dev pkg-config libmariadb-dev
 
 .PHONY: venv db db-stop html serve notebooks test bench doctor clean
 
@@ -21,6 +23,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "Installing python3-venv with apt-get ..." && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; } || \
 	  { echo "error: $(PYTHON) cannot create a virtual environment: install python3-venv (apt-get install python3-venv)"; exit 1; }
+	@pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "Installing mysqlclient's build needs with apt-get ..." && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MYSQLCLIENT_BUILD) >/dev/null; } || \
+	  { echo "error: pip cannot build mysqlclient here: install $(MYSQLCLIENT_BUILD) (apt) or the MySQL client headers"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
 	@touch $@

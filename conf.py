@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sphinx.util import logging
+
 import dbconn
+
+logger = logging.getLogger(__name__)
 
 project = "Managing database connections, live"
 author = "The dbconn lab"
@@ -18,6 +22,7 @@ exclude_patterns = [
 ]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
+smartquotes = False  # error messages must read exactly as drivers print them: 'x', not ‘x’
 
 # Notebooks run on every build against a real server: a traceback on the site
 # is always a fresh one. Only cells tagged raises-exception may fail; any other
@@ -39,14 +44,38 @@ copybutton_selector = "div:not(.output) > div.highlight pre"
 copybutton_exclude = ".linenos, .gp, .go"
 
 
+DRIVER_PAGE = "docs/drivers"
+MATRIX_BLOCK = "```{driver-matrix}\n```"
+# What the driver page's tables are made from: a change to any of them rebuilds the page.
+MATRIX_SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "examples/reconnect_wrapper.py",
+                  "examples/ping_before_use.py", "examples/ping_mysqlclient.py", "examples/ping_mysql_connector.py"]
+
+
 def _require_server(app, env, docnames):
     """Before notebooks execute: one clear line when no server answers (a SphinxError
     would print a page of versions and tracebacks around it)."""
-    if any(name.startswith("notebooks/") for name in docnames):
+    if any(name.startswith("notebooks/") or name == DRIVER_PAGE for name in docnames):
         try:
             dbconn.require()
         except dbconn.ServerError as exc:
             raise SystemExit(f"error: {exc}") from None
+
+
+def _driver_matrix(app, docname, source):
+    """The driver page's tables, from a run of every scenario through every driver
+    (`python -m dbconn matrix`, in its own process: the drivers' threads and warnings
+    stay out of Sphinx's). A result its scenario does not expect fails the build."""
+    if docname != DRIVER_PAGE:
+        return
+    run = subprocess.run([sys.executable, "-m", "dbconn", "matrix"], capture_output=True, text=True, timeout=300)
+    for line in run.stderr.splitlines():
+        if line.startswith("error: "):
+            logger.warning("driver matrix: %s", line.removeprefix("error: "), location=docname)
+    if run.returncode and not run.stdout:
+        raise SystemExit(f"error: `python -m dbconn matrix` failed:\n{run.stderr[-2000:]}")
+    source[0] = source[0].replace(MATRIX_BLOCK, run.stdout)
+    for path in MATRIX_SOURCES:
+        app.env.note_dependency(str(Path(app.confdir) / path))
 
 
 ERROR_PAGES = sorted(p.stem for p in (Path(__file__).parent / "docs" / "errors").glob("*.md"))
@@ -79,7 +108,8 @@ def _short_error_urls(app, exception):
 def _pagefind_index(app, exception):
     """Index the help pages and notebooks with Pagefind (it finds "2006"; Sphinx's
     built-in search drops number-only words): the main article only, without the
-    notebooks' printed outputs, which would outrank the pages that explain."""
+    notebooks' printed outputs or the driver page's measured tables, which would
+    outrank the pages that explain."""
     if exception or app.builder.name != "html":
         return
     subprocess.run([*PAGEFIND, "--site", app.outdir], check=True)
@@ -87,12 +117,13 @@ def _pagefind_index(app, exception):
 
 PAGEFIND = [
     sys.executable, "-m", "pagefind", "--glob", "{docs,notebooks}/**/*.html", "--root-selector", "article[role=main]",
-    "--exclude-selectors", ".cell_output, a.headerlink", "--silent",
+    "--exclude-selectors", ".cell_output, a.headerlink, table.measured", "--silent",
 ]
 
 
 def setup(app):
     app.connect("env-before-read-docs", _require_server)
+    app.connect("source-read", _driver_matrix)
     app.connect("builder-inited", _error_page_map)
     app.connect("build-finished", _short_error_urls)
     app.connect("build-finished", _pagefind_index)  # last: indexes what the others wrote

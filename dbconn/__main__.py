@@ -3,6 +3,7 @@
     python -m dbconn db up|down|status|run -- CMD ...   the lab's database server
     python -m dbconn doctor [--url URL] [--processes N] [--threads N] [--json]
     python -m dbconn explain [TEXT]                     (or the text on stdin)
+    python -m dbconn matrix                              every scenario x driver: Markdown tables
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     exp = commands.add_parser("explain", help="name an error from its message or a whole traceback")
     exp.add_argument("text", nargs="*", help="the message (default: read stdin)")
 
+    commands.add_parser("matrix", help="run every error scenario through every driver; print the tables (Markdown)")
+
     args = parser.parse_args(argv)
+    if args.command == "matrix":
+        return run_matrix()
     if args.command == "doctor":
         return run_doctor(args)
     if args.command == "explain":
@@ -50,6 +55,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_matrix() -> int:
+    """Print the driver page's tables; exit 1 (and say why) if a result is not what its
+    scenario expects, so that a driver's changed behaviour fails the site build."""
+    from . import matrix
+
+    try:
+        server.require()
+        report = matrix.run()
+    except server.ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(matrix.render_markdown(report))
+    surprises = matrix.unexpected(report)
+    for line in surprises:
+        print(f"error: unexpected: {line}", file=sys.stderr)
+    return 1 if surprises else 0
 
 
 def _positive(text: str) -> int:

@@ -6,9 +6,13 @@
   new connection. Retrying only the failed statement would silently drop the
   statements before it: the server rolled them back when the connection died.
 
+Works with PyMySQL, mysqlclient (MySQLdb) and mysql-connector-python: pass the
+driver's connect function, e.g. functools.partial(MySQLdb.connect, **settings).
+
 Run: python examples/reconnect_wrapper.py  (connection settings: MYSQL_* environment variables)
 """
 
+import functools
 import os
 import sys
 
@@ -22,58 +26,82 @@ DB = dict(
     database=os.environ.get("MYSQL_DATABASE", "demo"),
 )
 
-# 2006 gone away, 2013 lost during query, 4031 closed for inactivity (MySQL 8.0.24+).
-DISCONNECTED = {2006, 2013, 4031}
+# 2006 gone away, 2013 lost during query, 2055 lost (mysql-connector's word for 2006),
+# 4031 closed for inactivity (MySQL 8.0.24+).
+DISCONNECTED = {2006, 2013, 2055, 4031}
+# A connection that already knows it is dead: PyMySQL raises InterfaceError(0, ''),
+# mysql-connector OperationalError(-1, 'MySQL Connection not available').
+ALREADY_DEAD = {0, -1}
+
+
+def error_code(exc):
+    """mysql-connector keeps the MySQL error number in .errno; PyMySQL and mysqlclient in args[0]."""
+    code = getattr(exc, "errno", None)
+    if code is None and exc.args and isinstance(exc.args[0], int):
+        code = exc.args[0]
+    return code
 
 
 def is_disconnect(exc):
-    if isinstance(exc, pymysql.err.InterfaceError):
-        return True  # PyMySQL's InterfaceError(0, '') on a connection already found dead
-    return isinstance(exc, pymysql.err.OperationalError) and exc.args[0] in DISCONNECTED
+    """True when the server or the network dropped the connection: reconnecting may help."""
+    code = error_code(exc)
+    if code in DISCONNECTED:
+        return True
+    # Every DB-API driver names its classes the same; 0 and -1 are no server's codes.
+    return code in ALREADY_DEAD and type(exc).__name__ in ("InterfaceError", "OperationalError")
 
 
 class ReconnectingConnection:
     """A connection that reconnects once when the server has dropped it. For reads only."""
 
-    def __init__(self, **connect_args):
-        self._args = connect_args
-        self._conn = pymysql.connect(**connect_args)
+    def __init__(self, connect):
+        self._connect = connect  # e.g. functools.partial(pymysql.connect, **DB)
+        self._conn = connect()
 
     def read(self, sql, params=None):
         try:
             return self._fetch(sql, params)
-        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+        except Exception as exc:
             if not is_disconnect(exc):
                 raise
-            self._conn.close()
-            self._conn = pymysql.connect(**self._args)
+            self.close()
+            self._conn = self._connect()
             return self._fetch(sql, params)
 
     def _fetch(self, sql, params):
-        with self._conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
+        cur = self._conn.cursor()
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+        cur.close()
+        return rows
 
     def close(self):
-        self._conn.close()
+        try:
+            self._conn.close()
+        except Exception:
+            pass  # closing a dead connection may raise; it is closed either way
 
 
-def run_transaction(work, attempts=2, **connect_args):
+def run_transaction(work, connect, attempts=2):
     """Run work(cursor) and commit, on a fresh connection; if the connection is lost,
     run all of it again. If it was lost during COMMIT itself, the commit may have
     happened: make the work safe to repeat (a unique key, INSERT ... ON DUPLICATE KEY)."""
     for attempt in range(1, attempts + 1):
-        conn = pymysql.connect(**connect_args)
+        conn = connect()
         try:
-            with conn.cursor() as cur:
-                result = work(cur)
+            cur = conn.cursor()
+            result = work(cur)
+            cur.close()
             conn.commit()
             return result
-        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+        except Exception as exc:
             if not is_disconnect(exc) or attempt == attempts:
                 raise
         finally:
-            conn.close()
+            try:
+                conn.close()
+            except Exception:
+                pass  # already dead
 
 
 def add_order(cur):
@@ -85,12 +113,13 @@ def add_order(cur):
 
 
 def main():
-    conn = ReconnectingConnection(**DB)
+    connect = functools.partial(pymysql.connect, **DB)
+    conn = ReconnectingConnection(connect)
     try:
         print("orders:", conn.read("SELECT COUNT(*) FROM orders"))
     finally:
         conn.close()
-    print("orders inside the transaction:", run_transaction(add_order, **DB))
+    print("orders inside the transaction:", run_transaction(add_order, connect))
 
 
 if __name__ == "__main__":

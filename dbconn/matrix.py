@@ -1,0 +1,654 @@
+"""The driver matrix: every error scenario of the site, run through every driver and
+through SQLAlchemy's dialect for each, recording what the failing call raises and
+what the next call on the same connection raises. Then, per driver, the fixes,
+each checked on a connection the server has really dropped.
+
+The site's driver page is generated from run() at build time; tests/test_matrix.py
+asserts its results. Everything a scenario creates (accounts, a table, private
+servers, connections) is its own and is removed before run() returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from . import accounts, example, server, tables
+from .connection import connect
+from .drivers import DRIVERS, Driver, error_code
+
+IDLE = 1.6  # seconds asleep past a 1-second wait_timeout (the server checks about once a second)
+KILL_AFTER = 0.3  # seconds into a query before it is killed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call did: worked (exception None), or raised."""
+
+    exception: str | None = None
+    code: int | str | None = None
+    message: str = ""
+    disconnect: bool = False  # does examples/reconnect_wrapper.py's is_disconnect() say so?
+    invalidated: bool | None = None  # SQLAlchemy only: did it see a disconnect?
+    warning: str = ""  # a DeprecationWarning the call gave, if any
+    note: str = ""  # why a scenario could not happen this way
+
+    @property
+    def worked(self) -> bool:
+        return self.exception is None
+
+    @classmethod
+    def of(cls, call: Callable[[], object]) -> Outcome:
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001 - recording what each driver raises is the point
+            return cls.from_exception(exc)
+        return cls()
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Outcome:
+        driver_exc = getattr(exc, "orig", None) or exc
+        code = error_code(exc)
+        message = " ".join(str(driver_exc.args[1] if len(driver_exc.args) > 1 else driver_exc).split())
+        name = _qualified(type(exc))
+        if driver_exc is not exc:
+            name += f" (orig: {_qualified(type(driver_exc))})"
+        return cls(
+            exception=name,
+            code=code,
+            message=message[:120],
+            disconnect=_reconnect_wrapper().is_disconnect(driver_exc),
+            invalidated=getattr(exc, "connection_invalidated", None),
+        )
+
+
+def _qualified(cls: type) -> str:
+    """The name to write in an `except` clause: pymysql.err.OperationalError, MySQLdb.OperationalError."""
+    module = "MySQLdb" if cls.__module__.startswith("MySQLdb") else cls.__module__
+    return f"{module}.{cls.__qualname__}"
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: Scenario
+    driver: Driver
+    via: str  # "driver" or "SQLAlchemy"
+    error: Outcome
+    next_call: Outcome
+    seconds: float
+    skipped: str = ""  # why it could not run here (e.g. no local server binary for a restart)
+
+    @property
+    def as_expected(self) -> bool:
+        return not self.skipped and self.scenario.expects(self.error)
+
+
+# --- sessions: one connection, through the driver or through SQLAlchemy ---------------
+
+
+class DriverSession:
+    via = "driver"
+
+    def __init__(self, driver: Driver, **options):
+        self.driver = driver
+        self.conn = driver.connect(**options)
+
+    def query(self, sql: str, params: tuple | None = None) -> list:
+        cur = self.conn.cursor()
+        cur.execute(sql, params)
+        rows = list(cur.fetchall()) if cur.description else []  # SET returns no rows
+        cur.close()
+        return rows
+
+    def stream(self, sql: str, pause: float) -> int:
+        """Read rows one at a time, pausing after the first: a slow consumer."""
+        cur = self.driver.streaming_cursor(self.conn)
+        cur.execute(sql)
+        count = 0
+        while cur.fetchone() is not None:
+            count += 1
+            if count == 1:
+                time.sleep(pause)
+        return count
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+class SQLAlchemySession:
+    via = "SQLAlchemy"
+
+    def __init__(self, driver: Driver, *, role="app", port=None, **options):
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        self.engine = create_engine(
+            driver.url(role, port=port), poolclass=NullPool,
+            connect_args=driver.engine_connect_args(role=role, port=port, **options),
+        )
+        self.conn = self.engine.connect()
+
+    def query(self, sql: str, params: tuple | None = None) -> list:
+        result = self.conn.exec_driver_sql(sql, params) if params else self.conn.exec_driver_sql(sql)
+        return list(result.fetchall()) if result.returns_rows else []
+
+    def stream(self, sql: str, pause: float) -> int:
+        result = self.conn.execution_options(stream_results=True).exec_driver_sql(sql)
+        count = 0
+        for _ in result:
+            count += 1
+            if count == 1:
+                time.sleep(pause)
+        return count
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.engine.dispose()
+
+
+SESSIONS = {"driver": DriverSession, "SQLAlchemy": SQLAlchemySession}
+
+
+@dataclass
+class Lab:
+    """What a scenario runs with: one driver, one way in, the run's shared table."""
+
+    driver: Driver
+    via: str
+    table: str
+    port: int | None = None
+
+    @contextlib.contextmanager
+    def session(self, **options):
+        session = SESSIONS[self.via](self.driver, port=self.port, **options)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def admin(self):
+        return connect("admin", database=None, **({"port": self.port} if self.port else {}))
+
+    def kill_later(self, session, what: str = "CONNECTION") -> Future:
+        """KILL the session's connection (or only its query) KILL_AFTER seconds from now;
+        .result() waits for it and raises if the KILL failed."""
+        connection_id = session.query("SELECT CONNECTION_ID()")[0][0]
+
+        def kill():
+            time.sleep(KILL_AFTER)
+            with self.admin() as admin, admin.cursor() as cur:
+                cur.execute(f"KILL {what} %s", (connection_id,))
+
+        pool = ThreadPoolExecutor(1)
+        future = pool.submit(kill)
+        pool.shutdown(wait=False)  # the thread ends when kill() does
+        return future
+
+
+def _select_1(session) -> Callable[[], object]:
+    return lambda: session.query("SELECT 1")
+
+
+# --- the scenarios: each returns (what the trigger raised, what the next call raised) ----
+
+
+def too_many_connections(lab: Lab):
+    account = accounts.create("matrix", max_user_connections=2)
+    try:
+        with lab.session(role=account) as first, lab.session(role=account):
+            def third():
+                with lab.session(role=account):
+                    pass
+            return Outcome.of(third), Outcome.of(_select_1(first))
+    finally:
+        accounts.drop(account)
+
+
+def idle_past_wait_timeout(lab: Lab):
+    with lab.session() as s:
+        s.query("SET SESSION wait_timeout = 1")
+        time.sleep(IDLE)
+        return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def killed_while_idle(lab: Lab):
+    with lab.session() as s:
+        lab.kill_later(s).result()
+        time.sleep(0.1)  # the server closes the socket a moment after KILL returns
+        return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def packet_too_large(lab: Lab):
+    with lab.session() as s:
+        limit = s.query("SELECT @@max_allowed_packet")[0][0]
+        big = "x" * (limit + 1024)
+        return Outcome.of(lambda: s.query("SELECT LENGTH(%s)", (big,))), Outcome.of(_select_1(s))
+
+
+def server_restarted(lab: Lab):
+    with server.private_server() as private:
+        restarted = Lab(lab.driver, lab.via, lab.table, port=private.port)
+        with restarted.session() as s:
+            s.query("SELECT 1")
+            private.restart()
+            return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def killed_during_query(lab: Lab):
+    with lab.session() as s:
+        kill = lab.kill_later(s)
+        error = Outcome.of(lambda: s.query("SELECT SLEEP(5)"))
+        kill.result()
+        return error, Outcome.of(_select_1(s))
+
+
+def query_killed(lab: Lab):
+    with lab.session() as s:
+        kill = lab.kill_later(s, "QUERY")
+        error = Outcome.of(lambda: s.query("SELECT SLEEP(5)"))
+        kill.result()
+        return error, Outcome.of(_select_1(s))
+
+
+def read_timeout(lab: Lab):
+    with lab.session(read_timeout=1) as s:
+        # The server keeps running the query after the client gives up: 2 s, not 20.
+        return Outcome.of(lambda: s.query("SELECT SLEEP(2)")), Outcome.of(_select_1(s))
+
+
+def slow_reader(lab: Lab):
+    with lab.session() as s:
+        s.query("SET SESSION net_write_timeout = 1")
+        error = Outcome.of(lambda: s.stream(f"SELECT id, payload FROM `{lab.table}`", pause=2.5))
+        if error.worked and lab.via == "SQLAlchemy" and not s.engine.dialect.supports_server_side_cursors:
+            error = replace(error, note="this dialect cannot stream: every row was read before the first was "
+                                        "returned (in memory), so the pause never reached the server")
+        return error, Outcome.of(_select_1(s))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str  # the trigger, as a reader would describe it
+    page: str  # the help page's code
+    family: str  # "limit", "disconnect", "killed query", "timeout"
+    run: Callable[[Lab], tuple[Outcome, Outcome]] = field(repr=False)
+    also: frozenset = frozenset()  # codes accepted besides the family
+
+    def expects(self, outcome: Outcome) -> bool:
+        if outcome.worked and outcome.note:  # the trigger cannot happen this way (said in the note)
+            return True
+        if outcome.code in self.also:
+            return True
+        if self.family == "disconnect":
+            return outcome.disconnect
+        return outcome.code in FAMILIES[self.family]
+
+
+FAMILIES = {"limit": {1226}, "killed query": {1317}, "timeout": {2013, 3024}}
+
+SCENARIOS = (
+    Scenario("max_user_connections", "3rd connection of an account WITH MAX_USER_CONNECTIONS 2", "1226",
+             "limit", too_many_connections),
+    Scenario("wait_timeout", "idle past wait_timeout, then a query", "2006", "disconnect", idle_past_wait_timeout),
+    Scenario("killed_idle", "idle connection KILLed, then a query", "2006", "disconnect", killed_while_idle),
+    Scenario("max_allowed_packet", "a statement bigger than max_allowed_packet", "2006", "disconnect",
+             packet_too_large, also=frozenset({1153})),
+    Scenario("restart", "server restarted, then a query", "2006", "disconnect", server_restarted),
+    Scenario("killed_query_running", "KILL CONNECTION during SELECT SLEEP(5)", "2013", "disconnect",
+             killed_during_query),
+    Scenario("kill_query", "KILL QUERY during SELECT SLEEP(5)", "2013", "killed query", query_killed),
+    Scenario("read_timeout", "read_timeout=1 and SELECT SLEEP(2)", "2013", "timeout", read_timeout),
+    Scenario("net_write_timeout", "net_write_timeout=1 and a reader that pauses 2.5 s", "2013", "disconnect",
+             slow_reader),
+)
+
+
+@functools.cache
+def _reconnect_wrapper():
+    return example("reconnect_wrapper")
+
+
+def run_one(scenario: Scenario, driver: Driver, via: str, table: str) -> Result:
+    start = time.monotonic()
+    try:
+        error, next_call = scenario.run(Lab(driver, via, table))
+    except server.ServerError as exc:
+        return Result(scenario, driver, via, Outcome(), Outcome(), 0.0, skipped=str(exc))
+    return Result(scenario, driver, via, error, next_call, time.monotonic() - start)
+
+
+# --- the fixes, per driver: each checked on a connection the server has dropped ----------
+
+
+def _query(conn, sql: str = "SELECT 1"):
+    cur = conn.cursor()
+    cur.execute(sql)
+    rows = cur.fetchall()
+    cur.close()
+    return rows
+
+
+def _close(conn) -> None:
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+def _killed(lab: Lab):
+    """A new connection of this driver, already KILLed by the server."""
+    conn = lab.driver.connect()
+    (connection_id,), = _query(conn, "SELECT CONNECTION_ID()")
+    with lab.admin() as admin, admin.cursor() as cur:
+        cur.execute("KILL CONNECTION %s", (connection_id,))
+    time.sleep(0.1)  # the server closes the socket a moment after KILL returns
+    return conn
+
+
+def ping_dead(lab: Lab) -> Outcome:
+    conn = _killed(lab)
+    try:
+        return Outcome.of(conn.ping)
+    finally:
+        _close(conn)
+
+
+# Each driver's ping that reconnects in place, as written in its docs.
+RECONNECTING_PING = {
+    "pymysql": ("conn.ping(reconnect=True)", lambda conn: conn.ping(reconnect=True)),
+    "MySQLdb": ("conn.ping(True)", lambda conn: conn.ping(True)),
+    "mysql.connector": ("conn.ping(reconnect=True, attempts=1, delay=0)",
+                        lambda conn: conn.ping(reconnect=True, attempts=1, delay=0)),
+}
+
+
+def reconnecting_ping(lab: Lab) -> Outcome:
+    conn = _killed(lab)
+    try:
+        with warnings.catch_warnings(record=True) as seen:  # process-wide: run in the main thread only
+            warnings.simplefilter("always")
+            outcome = Outcome.of(lambda: RECONNECTING_PING[lab.driver.module][1](conn))
+        if outcome.worked:
+            outcome = Outcome.of(lambda: _query(conn))
+        deprecations = [str(w.message) for w in seen if issubclass(w.category, DeprecationWarning)]
+        return replace(outcome, warning=" ".join(deprecations))
+    finally:
+        _close(conn)
+
+
+# The check-then-replace idiom of each driver, from examples/.
+ALIVE_EXAMPLE = {"pymysql": "ping_before_use", "MySQLdb": "ping_mysqlclient", "mysql.connector": "ping_mysql_connector"}
+
+
+def alive_example(lab: Lab) -> Outcome:
+    conn = _killed(lab)
+    try:
+        conn = example(ALIVE_EXAMPLE[lab.driver.module]).alive(conn)
+        return Outcome.of(lambda: _query(conn))
+    finally:
+        _close(conn)
+
+
+def reconnect_wrapper(lab: Lab) -> Outcome:
+    reader = _reconnect_wrapper().ReconnectingConnection(lab.driver.connect)
+    try:
+        (connection_id,), = reader.read("SELECT CONNECTION_ID()")
+        with lab.admin() as admin, admin.cursor() as cur:
+            cur.execute("KILL CONNECTION %s", (connection_id,))
+        time.sleep(0.1)
+        return Outcome.of(lambda: reader.read("SELECT 1"))
+    finally:
+        reader.close()
+
+
+def _pooled(lab: Lab, **pool_options) -> Outcome:
+    """Check out, let the connection idle past wait_timeout in the pool, check out again."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(lab.driver.url(), pool_size=1, connect_args=lab.driver.engine_connect_args(),
+                           **pool_options)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET SESSION wait_timeout = 1")
+        time.sleep(IDLE)
+
+        def checkout_and_query():
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1").fetchall()
+
+        return Outcome.of(checkout_and_query)
+    finally:
+        engine.dispose()
+
+
+def rollback_then_retry(lab: Lab) -> Outcome:
+    """SQLAlchemy's Connection after a disconnect: roll back, then use it again."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(lab.driver.url(), connect_args=lab.driver.engine_connect_args())
+    conn = engine.connect()
+    try:
+        conn.exec_driver_sql("SET SESSION wait_timeout = 1")
+        time.sleep(IDLE)
+        failed = Outcome.of(lambda: conn.exec_driver_sql("SELECT 1"))
+        if failed.worked:
+            return replace(failed, note="the idle connection was not dropped: nothing was checked")
+        rollback = Outcome.of(conn.rollback)
+        return rollback if not rollback.worked else Outcome.of(lambda: conn.exec_driver_sql("SELECT 1").fetchall())
+    finally:
+        _close(conn)
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class Fix:
+    key: str
+    title: str
+    run: Callable[[Lab], Outcome] = field(repr=False)
+    works: bool = True  # False: the row shows what fails (the control, a bare ping)
+    fails_with: dict = field(default_factory=dict)  # driver module -> why it is known to fail with it
+    main_thread: bool = False  # records warnings, which is process-wide state
+
+    def describe(self, driver: Driver) -> str:
+        if self.key == "reconnecting_ping":
+            return f"`{RECONNECTING_PING[driver.module][0]}`"
+        if self.key == "alive":
+            return f"`alive()` from `examples/{ALIVE_EXAMPLE[driver.module]}.py`"
+        return self.title
+
+
+FIXES = (
+    Fix("ping", "`conn.ping()` on a dead connection", ping_dead, works=False),
+    Fix("reconnecting_ping", "the driver's reconnecting ping", reconnecting_ping, main_thread=True),
+    Fix("alive", "check, then replace", alive_example),
+    Fix("wrapper", "`ReconnectingConnection.read()` from `examples/reconnect_wrapper.py`", reconnect_wrapper),
+    Fix("rollback", "SQLAlchemy: after the error, `conn.rollback()`, then the same `Connection`", rollback_then_retry,
+        fails_with={"mysql.connector": "SQLAlchemy's dialect looks for the message \"MySQL Connection not "
+                    "available.\" with a full stop; this connector writes none, so the disconnect goes unseen "
+                    "and the rollback is sent down the dead connection"}),
+    Fix("no_fix", "SQLAlchemy pool with no check (the control)", _pooled, works=False),
+    Fix("pre_ping", "SQLAlchemy `pool_pre_ping=True`", functools.partial(_pooled, pool_pre_ping=True)),
+    Fix("recycle", "SQLAlchemy `pool_recycle=1` (below `wait_timeout`)", functools.partial(_pooled, pool_recycle=1)),
+)
+
+
+@dataclass(frozen=True)
+class FixResult:
+    fix: Fix
+    driver: Driver
+    outcome: Outcome
+
+    @property
+    def expected_to_work(self) -> bool:
+        return self.fix.works and self.driver.module not in self.fix.fails_with
+
+    @property
+    def as_expected(self) -> bool:
+        return self.outcome.worked == self.expected_to_work and not self.outcome.note
+
+
+def check_fix(fix: Fix, driver: Driver) -> FixResult:
+    return FixResult(fix, driver, fix.run(Lab(driver, "driver", table="")))
+
+
+def server_version() -> str:
+    with connect("admin", database=None) as conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        return cur.fetchone()[0]
+
+
+@contextlib.contextmanager
+def _quiet_lost_streams():
+    """PyMySQL's unbuffered result raises AttributeError from __del__ once its connection
+    is lost (the 2013 page's SSCursor trap). Here connections die on purpose: let those
+    finalizers run now, and keep their noise out of the build's and the tests' output."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, AttributeError):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous
+
+
+@dataclass
+class Report:
+    server: str
+    versions: dict[str, str]
+    results: list[Result]
+    fixes: list[FixResult]
+    seconds: float
+
+
+def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS, vias=("driver", "SQLAlchemy"), workers: int = 16) -> Report:
+    """Every scenario x driver x way in, and every fix x driver, side by side (each waits
+    on the server, not the CPU); the fixes that record warnings run in this thread."""
+    import sqlalchemy
+
+    start = time.monotonic()
+    table = tables.numbered_table("matrix", rows=100_000, payload_bytes=200)
+    try:
+        with _quiet_lost_streams(), ThreadPoolExecutor(workers) as pool:
+            scenario_runs = [pool.submit(run_one, s, d, v, table) for s in scenarios for d in drivers for v in vias]
+            fix_runs = {(f.key, d.name): pool.submit(check_fix, f, d)
+                        for f in fixes if not f.main_thread for d in drivers}
+            here = {(f.key, d.name): check_fix(f, d) for f in fixes if f.main_thread for d in drivers}
+            fix_results = [here.get((f.key, d.name)) or fix_runs[f.key, d.name].result()
+                           for f in fixes for d in drivers]
+            results = [f.result() for f in scenario_runs]
+    finally:
+        tables.drop_table(table)
+    versions = {d.name: d.version() for d in drivers} | {"SQLAlchemy": sqlalchemy.__version__}
+    return Report(server_version(), versions, results, fix_results, time.monotonic() - start)
+
+
+# --- the page: Markdown (MyST) generated from a run ---------------------------------------
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("`", "'")
+
+
+def _said(outcome: Outcome) -> str:
+    if outcome.worked:
+        return f"works; {outcome.note}" if outcome.note else "works"
+    code = "" if outcome.code is None else f" {outcome.code}"
+    message = f": {_cell(outcome.message)}" if outcome.message else ""
+    return f"`{outcome.exception}{code}`{message}"
+
+
+def _pool_keeps_it(result: Result) -> str:
+    if result.via != "SQLAlchemy" or result.error.worked or result.scenario.family == "limit":
+        return ""
+    if result.error.invalidated:
+        return "no: invalidated"
+    return "**yes**: not seen as a disconnect" if result.error.disconnect else "yes (still usable)"
+
+
+def caption(report: Report) -> str:
+    drivers = ", ".join(f"{name} {version}" for name, version in report.versions.items())
+    return f"{report.server}; {drivers}"
+
+
+# Each generated table carries this class: search skips it (conf.py's PAGEFIND), so that
+# a code repeated in 54 cells does not outrank the page that explains it.
+MEASURED = ":class: measured"
+
+
+def render_markdown(report: Report) -> str:
+    """The driver page's tables (MyST Markdown): a summary, a section per scenario, the fixes."""
+    drivers = list(dict.fromkeys(r.driver for r in report.results))
+    out = [
+        f"Ran against **{report.server}** with {caption(report).split('; ', 1)[1]}, "
+        f"in {report.seconds:.0f} s, when this page was built.",
+        "",
+        "## At a glance: the code each driver raises",
+        "",
+        f"```{{table}} The error code of the failing call, called directly ({report.server})",
+        MEASURED,
+        "| scenario | page | " + " | ".join(d.name for d in drivers) + " |",
+        "|---|---|" + "---|" * len(drivers),
+    ]
+    for scenario in dict.fromkeys(r.scenario for r in report.results):
+        codes = []
+        for driver in drivers:
+            (r,) = [r for r in report.results if r.scenario == scenario and r.driver == driver and r.via == "driver"]
+            codes.append("not run" if r.skipped else "none" if r.error.worked else f"`{r.error.code}`")
+        out.append(f"| {_cell(scenario.title)} | {{doc}}`{scenario.page} </docs/errors/{scenario.page}>` | "
+                   + " | ".join(codes) + " |")
+    out += ["```", "", "## Scenario by scenario", ""]
+    for scenario in dict.fromkeys(r.scenario for r in report.results):
+        out += [
+            f"(matrix-{scenario.key})=", "",
+            f"### {scenario.title}", "",
+            f"```{{table}} {_cell(scenario.title)}: what each driver raises, and then the next call "
+            f"on the same connection ({report.server})",
+            MEASURED,
+            "| driver | called | raises | next call on the same connection | pool keeps the connection |",
+            "|---|---|---|---|---|",
+        ]
+        for r in (r for r in report.results if r.scenario == scenario):
+            if r.skipped:
+                out.append(f"| {r.driver.name} | {r.via} | not run here: {_cell(r.skipped)} | | |")
+                continue
+            out.append(f"| {r.driver.name} | {r.via} | {_said(r.error)} | {_said(r.next_call)} | {_pool_keeps_it(r)} |")
+        out += ["```", ""]
+    out += ["## The fixes, driver by driver", ""]
+    for driver in drivers:
+        out += [
+            f"### Fixes with {driver.name}", "",
+            f"```{{table}} {driver.name} {report.versions[driver.name]}: each fix on a connection the server "
+            f"dropped ({report.server})",
+            MEASURED,
+            "| fix | result | deprecation warning |",
+            "|---|---|---|",
+        ]
+        for fr in (fr for fr in report.fixes if fr.driver == driver):
+            mark = "" if fr.as_expected else " **(unexpected)**"
+            if fr.as_expected and driver.module in fr.fix.fails_with:
+                mark = f" (known: {_cell(fr.fix.fails_with[driver.module])})"
+            out.append(f"| {fr.fix.describe(driver)} | {_said(fr.outcome)}{mark} | {_cell(fr.outcome.warning)} |")
+        out += ["```", ""]
+    return "\n".join(out)
+
+
+def unexpected(report: Report) -> list[str]:
+    """What did not behave as its scenario or fix says: one line each."""
+    lines = [f"{r.scenario.key} via {r.driver.name} ({r.via}): {_said(r.error)}"
+             for r in report.results if not r.skipped and not r.as_expected]
+    lines += [f"fix {fr.fix.key} with {fr.driver.name}: {_said(fr.outcome)}" for fr in report.fixes if not fr.as_expected]
+    return lines

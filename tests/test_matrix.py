@@ -1,0 +1,127 @@
+"""The driver matrix (dbconn.matrix): every scenario through every driver, directly and
+through SQLAlchemy, against the real server; the fixes per driver; the page it makes."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbconn import drivers, example, matrix
+from dbconn.matrix import Outcome, Result
+from test_server import free_port, one_line_error, run
+
+SCENARIO = {s.key: s for s in matrix.SCENARIOS}
+DISCONNECTS = [s for s in matrix.SCENARIOS if s.family == "disconnect"]
+
+
+@pytest.fixture(scope="module")
+def report():
+    return matrix.run()
+
+
+def results(report, **where):
+    found = [r for r in report.results if all(getattr(r, k) == v for k, v in where.items())]
+    assert found, where
+    return found
+
+
+def fix_results(report, key):
+    return [fr for fr in report.fixes if fr.fix.key == key]
+
+
+def test_every_scenario_ran_through_every_driver_both_ways(report):
+    assert len(report.results) == len(matrix.SCENARIOS) * len(drivers.DRIVERS) * 2
+    assert [r for r in report.results if r.skipped] == []  # this machine has a local server binary
+
+
+@pytest.mark.parametrize("scenario", matrix.SCENARIOS, ids=lambda s: s.key)
+def test_each_scenario_raises_its_family_in_each_driver(report, scenario):
+    for r in results(report, scenario=scenario):
+        assert r.as_expected, f"{r.driver.name} via {r.via}: {r.error}"
+
+
+@pytest.mark.parametrize("scenario", DISCONNECTS, ids=lambda s: s.key)
+def test_the_reconnect_wrapper_recognises_every_disconnect_and_what_follows(report, scenario):
+    for r in results(report, scenario=scenario, via="driver"):
+        if r.error.worked:
+            continue
+        assert r.error.disconnect or r.error.code in scenario.also, (r.driver.name, r.error)
+        # The code after the failure gets the driver's "already dead" error: a disconnect too.
+        assert r.next_call.disconnect, (r.driver.name, r.next_call)
+
+
+def test_the_codes_that_differ_between_drivers(report):
+    """The reasons this page exists, as measured: if a driver changes, this says which."""
+    by_driver = {r.driver.name: r.error for r in results(report, scenario=SCENARIO["read_timeout"], via="driver")}
+    assert by_driver["PyMySQL"].code == by_driver["mysqlclient"].code == 2013
+    assert by_driver["mysql-connector-python"].code == 3024
+    slow = {r.driver.name: r.error.code for r in results(report, scenario=SCENARIO["net_write_timeout"], via="driver")}
+    assert slow["mysql-connector-python"] == 2055
+
+
+def test_limits_and_killed_queries_are_not_disconnects(report):
+    for key in ("max_user_connections", "kill_query"):
+        for r in report.results:
+            if r.scenario.key == key:
+                assert not r.error.disconnect, r
+                assert r.next_call.worked, r  # the connection (or the ones already open) still works
+
+
+@pytest.mark.parametrize("fix", matrix.FIXES, ids=lambda f: f.key)
+def test_each_fix_with_each_driver(report, fix):
+    found = fix_results(report, fix.key)
+    assert {fr.driver.name for fr in found} == {d.name for d in drivers.DRIVERS}
+    for fr in found:
+        assert fr.as_expected, (fr.driver.name, fr.outcome)
+
+
+def test_the_control_fails_so_the_fixes_are_tested_on_dead_connections(report):
+    for fr in fix_results(report, "no_fix"):
+        assert not fr.outcome.worked and fr.outcome.disconnect, fr
+
+
+def test_reconnecting_pings_and_their_deprecations(report):
+    warned = {fr.driver.name: fr.outcome.warning for fr in fix_results(report, "reconnecting_ping")}
+    assert "deprecated" in warned["PyMySQL"]
+    assert "deprecated" in warned["mysqlclient"]
+    assert warned["mysql-connector-python"] == ""
+
+
+def test_unexpected_results_are_reported():
+    """The check that fails the build is itself able to fail."""
+    limit = SCENARIO["max_user_connections"]
+    wrong = Result(limit, drivers.PYMYSQL, "driver", Outcome("pymysql.err.OperationalError", 2006, "gone"),
+                   Outcome(), 0.1)
+    report = matrix.Report("test", {}, [wrong], [], 0.1)
+    assert matrix.unexpected(report) == [
+        "max_user_connections via PyMySQL (driver): `pymysql.err.OperationalError 2006`: gone"]
+    no_error = Result(DISCONNECTS[0], drivers.PYMYSQL, "driver", Outcome(), Outcome(), 0.1)
+    assert not no_error.as_expected
+
+
+def test_is_disconnect_on_codes_alone():
+    wrapper = example("reconnect_wrapper")
+    for code in (2006, 2013, 2055, 4031):
+        assert wrapper.is_disconnect(Exception(code, "lost"))
+    assert not wrapper.is_disconnect(Exception(1317, "Query execution was interrupted"))
+    assert not wrapper.is_disconnect(Exception(1226, "exceeded"))
+    assert not wrapper.is_disconnect(Exception(-1, "a ProgrammingError-like -1"))  # only the two DB-API classes
+
+
+def test_the_page_says_where_it_ran(report):
+    page = matrix.render_markdown(report)
+    assert report.server in page
+    for name, version in report.versions.items():
+        assert f"{name} {version}" in page
+    for scenario in matrix.SCENARIOS:
+        assert f"(matrix-{scenario.key})=" in page
+
+
+def test_the_command_prints_the_tables():
+    result = run("-m", "dbconn", "matrix")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "## At a glance" in result.stdout
+
+
+def test_the_command_without_a_server_says_so_in_one_line():
+    line = one_line_error(run("-m", "dbconn", "matrix", MYSQL_PORT=free_port()))
+    assert line.startswith("error: ") and "make db" in line, line
