@@ -15,7 +15,7 @@ project = "Managing database connections, live"
 author = "The dbconn lab"
 copyright = "2026, the dbconn lab"
 
-extensions = ["myst_nb", "sphinx_copybutton", "sphinx_design"]
+extensions = ["myst_nb", "sphinx_copybutton", "sphinx_design", "sphinx.ext.graphviz"]
 exclude_patterns = [
     "_build", ".venv", ".state", ".pytest_cache", "**/.ipynb_checkpoints",
     "README.md", "examples", "tests", "db", ".ci",
@@ -33,6 +33,11 @@ nb_execution_raise_on_error = False
 nb_execution_timeout = 180
 nb_execution_show_tb = True
 nb_merge_streams = True
+
+# Diagrams: Debian's graphviz (`dot`), drawn offline at build time. PNG, so each is an
+# <img> with its alt text; a white background reads the same in the light and dark themes.
+graphviz_output_format = "png"
+graphviz_dot_args = ["-Gbgcolor=white", "-Gdpi=110", "-Gfontname=DejaVu Sans"]
 
 html_theme = "furo"
 html_title = "MySQL connection errors, live"
