@@ -5,6 +5,8 @@
 - ``introspect``: the server's own view of connections (read-only);
 - ``accounts``: accounts of one's own, with their own connection limit;
 - ``tables``: tables of one's own with many rows, for large results;
+- ``drivers``, ``matrix``: the three drivers, and every scenario run through each;
+- ``recorder``, ``plots``: the server's view over time, and the timelines drawn from it;
 - ``connect()``: a PyMySQL connection as one of the lab's accounts.
 """
 

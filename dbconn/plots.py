@@ -1,7 +1,7 @@
 """Timelines drawn from recordings (dbconn.recorder), at build time, with matplotlib.
 
 Each figure is an opaque white card with dark ink, so it reads the same in the
-site's light and dark themes; show() puts it on the page with an alt text that
+site's light and dark themes; Picture puts it on the page with an alt text that
 is written from the same data as the lines.
 """
 
@@ -67,19 +67,17 @@ def png(fig: plt.Figure) -> bytes:
 
 
 class Picture:
-    """A figure with its alt text: shown as an <img> in notebooks and on the site."""
+    """A figure with its alt text: shown as an <img> in notebooks and on the site.
+    `series` is what was drawn, kept so that tests can compare it with the recording."""
 
-    def __init__(self, fig: plt.Figure, alt: str):
+    def __init__(self, fig: plt.Figure, alt: str, series: list):
         self.png = png(fig)
         self.alt = alt
+        self.series = series
 
     def _repr_html_(self) -> str:
         data = base64.b64encode(self.png).decode()
         return f'<img class="timeline" src="data:image/png;base64,{data}" alt="{html.escape(self.alt)}">'
-
-
-def show(fig: plt.Figure, alt: str) -> Picture:
-    return Picture(fig, alt)
 
 
 # --- one per error page ---------------------------------------------------------------
@@ -95,7 +93,7 @@ def connections(runs: dict[str, tuple], limit: int) -> Picture:
     parts = [f"{label}: at most {max(v for _, v in points)}" for label, points in series]
     alt = (f"Step chart of the account's open connections over time, against a limit of {limit}. "
            + "; ".join(parts) + ". " + " ".join(f"At {t:.2f} s: {m}." for t, m in marks))
-    return show(fig, alt)
+    return Picture(fig, alt, series)
 
 
 def idle(runs: dict[str, tuple], wait_timeout: float) -> Picture:
@@ -116,7 +114,7 @@ def idle(runs: dict[str, tuple], wait_timeout: float) -> Picture:
     alt = (f"Line chart of each connection's idle time against wait_timeout = {wait_timeout:g} s. "
            + "; ".join(peaks) + ". " + ". ".join(ends) + ("." if ends else "") + " "
            + " ".join(f"At {t:.2f} s: {m}." for t, m in marks))
-    return show(fig, alt)
+    return Picture(fig, alt, series)
 
 
 def rows(rec, title: str, session: int | None = None) -> Picture:
@@ -132,4 +130,4 @@ def rows(rec, title: str, session: int | None = None) -> Picture:
     totals = [f"{label}: {int(pts[-1][1]):,} rows by {pts[-1][0]:.2f} s" for label, pts in series if pts]
     alt = ("Step chart of rows received over time. " + "; ".join(totals) + ". "
            + " ".join(f"At {t:.2f} s: {m}." for t, m in marks))
-    return show(fig, alt)
+    return Picture(fig, alt, series)

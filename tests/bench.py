@@ -55,6 +55,51 @@ def reproduce_1226() -> None:
     dbconn.wait_for_count("limited", 0)
 
 
+def recording_overhead() -> dict[str, float]:
+    """Percent slower with the recorder sampling (every 50 ms) than without: with and
+    without alternate, 7 times each, medians compared."""
+    from dbconn.recorder import Recorder
+
+    table = dbconn.tables.numbered_table("bench", rows=100_000)
+    keyset = dbconn.example("keyset_pagination")
+    streaming = dbconn.example("streaming")
+
+    def pages():
+        with dbconn.connect() as conn:
+            assert sum(len(p) for p in keyset.keyset_pages(conn, table, 1000)) == 100_000
+
+    def stream():
+        with dbconn.connect() as conn:
+            assert sum(1 for _ in streaming.stream_rows(conn, f"SELECT id, payload FROM {table}")) == 100_000
+
+    def ten_1226():
+        for _ in range(10):
+            reproduce_1226()
+
+    scenarios = {"1226 reproduced 10 times": ten_1226, "keyset paging 100,000 rows": pages,
+                 "streaming 100,000 rows": stream}
+    overhead = {}
+    try:
+        for name, scenario in scenarios.items():
+            plain, recorded = [], []
+            for _ in range(7):
+                plain.append(timed(scenario, 1))
+                with Recorder(users={"limited", dbconn.settings.APP.user}):
+                    recorded.append(timed(scenario, 1))
+            overhead[name] = 100 * (statistics.median(recorded) / statistics.median(plain) - 1)
+    finally:
+        dbconn.tables.drop_table(table)
+    return overhead
+
+
+def driver_matrix() -> float:
+    from dbconn import matrix
+
+    report = matrix.run()
+    assert not matrix.unexpected(report), matrix.unexpected(report)
+    return report.seconds
+
+
 def sphinx(out: Path) -> float:
     start = time.perf_counter()
     subprocess.run(
@@ -141,6 +186,9 @@ def main() -> None:
         # The goal is for the kill and the client timeout; the others wait out a limit on purpose.
         goal = "< 1 s" if "killed" in heading or ("read timeout" in heading and 2013 in codes) else "-"
         record(f"{codes} {heading[:44]}: time to reproduce", seconds, goal)
+    for name, percent in recording_overhead().items():
+        record(f"recorder overhead: {name}", percent, "< 10 %", "%")
+    record("driver matrix: 9 scenarios x 3 drivers x 2 ways, and 8 fixes x 3 drivers", driver_matrix(), "-")
     for name, rows_per_second in paging_speeds().items():
         record(f"{name} paging, 100,000 rows in pages of 1,000", rows_per_second, "keyset > OFFSET", "rows/s")
     with tempfile.TemporaryDirectory() as out:

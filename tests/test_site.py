@@ -113,6 +113,22 @@ def test_driver_page_tables_come_from_a_run_at_build_time(site):
     assert "mysql.connector.errors.ReadTimeoutError 3024" in page
 
 
+@pytest.mark.parametrize("code, notebook, pictures", [
+    ("1226", "1226-max-user-connections", 1), ("2006", "2006-server-has-gone-away", 3),
+    ("2013", "2013-lost-connection-during-query", 2),
+])
+def test_each_error_has_its_diagram_and_timelines_with_alt_text(site, code, notebook, pictures):
+    help_page = (site / "docs" / "errors" / f"{code}.html").read_text()
+    diagrams = re.findall(r'<img src="([^"]*graphviz-[^"]+\.png)" alt="([^"]+)"', help_page)
+    assert len(diagrams) == 1 and len(diagrams[0][1]) > 100, diagrams
+    assert (site / "docs" / "errors" / diagrams[0][0]).resolve().exists()
+    page = (site / "notebooks" / f"{notebook}.html").read_text()
+    timelines = re.findall(r'<img class="timeline" src="data:image/png;base64,[^"]+" alt="([^"]+)"', page)
+    assert len(timelines) == pictures
+    for alt in timelines:  # written from the recording: it names times measured in this build
+        assert re.search(r"At \d+\.\d\d s: ", alt) or "closed connection" in alt, alt
+
+
 # --------------------------------------------------------------------------- as a reader uses it
 
 from html.parser import HTMLParser  # noqa: E402
