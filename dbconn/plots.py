@@ -96,7 +96,7 @@ def connections(runs: dict[str, tuple], limit: int) -> Picture:
     return Picture(fig, alt, series)
 
 
-def idle(runs: dict[str, tuple], wait_timeout: float) -> Picture:
+def idle(runs: dict[str, tuple], timeout: float) -> Picture:
     """2006: each run's (recording, session ids): how long the server has seen each
     connection idle; a line ends where the server closed the session."""
     series, ends = [], []
@@ -109,9 +109,9 @@ def idle(runs: dict[str, tuple], wait_timeout: float) -> Picture:
     marks = [(t, m) for rec, _ in runs.values() for t, m in rec.marks]
     fig = timeline(f"Idle time of each connection, as the server sees it: {', '.join(runs)}", "idle seconds",
                    series, marks,
-                   [(wait_timeout, f"wait_timeout {wait_timeout:g} s")])
+                   [(timeout, f"wait_timeout {timeout:g} s")])
     peaks = [f"{label}: idle up to {max((v or 0) for _, v in pts):.1f} s" for label, pts in series]
-    alt = (f"Line chart of each connection's idle time against wait_timeout = {wait_timeout:g} s. "
+    alt = (f"Line chart of each connection's idle time against wait_timeout = {timeout:g} s. "
            + "; ".join(peaks) + ". " + ". ".join(ends) + ("." if ends else "") + " "
            + " ".join(f"At {t:.2f} s: {m}." for t, m in marks))
     return Picture(fig, alt, series)

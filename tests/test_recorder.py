@@ -85,7 +85,7 @@ def test_idle_plot_ends_where_the_server_closed_the_session():
     with Recorder(users={dbconn.settings.APP.user}) as rec:
         time.sleep(2.2)
     conn.close()
-    picture = plots.idle({"idle": (rec, [session])}, wait_timeout=1)
+    picture = plots.idle({"idle": (rec, [session])}, timeout=1)
     (_, drawn), = picture.series
     assert drawn == rec.idle_of(session)
     assert drawn[-1][1] is None and rec.ended_at(session) is not None

@@ -159,7 +159,7 @@ QUERIES = [
     ("CONN_MAX_AGE", ERRORS + "2006.html"),
     ("close_old_connections", ERRORS + "2006.html"),
     ("SSCursor", ERRORS + "2013.html"),
-    ("keyset pagination", ERRORS + "2013.html"),
+    ("keyset pagination", "notebooks/2013-lost-connection-during-query.html"),  # its "Fix 1", run and plotted
     ("net_write_timeout", "notebooks/2013-lost-connection-during-query.html"),
     ("connection leak", "notebooks/1226-max-user-connections.html"),  # "Find and fix a connection leak"
     ("fails after lunch", ERRORS + "2006.html"),
