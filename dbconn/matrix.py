@@ -151,6 +151,10 @@ class SQLAlchemySession:
         return count
 
     def close(self) -> None:
+        # invalidate(): close the driver's connection as it is. close() would first roll
+        # back, down a connection the scenario may have broken, and log that failure.
+        with contextlib.suppress(Exception):
+            self.conn.invalidate()
         with contextlib.suppress(Exception):
             self.conn.close()
         self.engine.dispose()
