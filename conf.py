@@ -8,6 +8,7 @@ from pathlib import Path
 from sphinx.util import logging
 
 import dbconn
+from dbconn import matrix
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,6 @@ copybutton_exclude = ".linenos, .gp, .go"
 
 DRIVER_PAGE = "docs/drivers"
 MATRIX_BLOCK = "```{driver-matrix}\n```"
-# What the driver page's tables are made from: a change to any of them rebuilds the page.
-MATRIX_SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "examples/reconnect_wrapper.py",
-                  "examples/ping_before_use.py", "examples/ping_mysqlclient.py", "examples/ping_mysql_connector.py"]
 
 
 def _require_server(app, env, docnames):
@@ -79,7 +77,7 @@ def _driver_matrix(app, docname, source):
     if run.returncode and not run.stdout:
         raise SystemExit(f"error: `python -m dbconn matrix` failed:\n{run.stderr[-2000:]}")
     source[0] = source[0].replace(MATRIX_BLOCK, run.stdout)
-    for path in MATRIX_SOURCES:
+    for path in matrix.SOURCES:
         app.env.note_dependency(str(Path(app.confdir) / path))
 
 

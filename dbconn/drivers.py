@@ -18,7 +18,7 @@ class Driver:
     package: str  # what they pip install
     module: str  # what they import
     dialect: str  # SQLAlchemy's name: mysql+<dialect>://
-    timeout_names: tuple[str, str]  # its keywords for the connect and read timeouts
+    renamed: tuple[tuple[str, str], ...] = ()  # PyMySQL's keyword -> this driver's, where they differ
     extra: tuple[tuple[str, object], ...] = ()  # keywords it always gets here
 
     def dbapi(self):
@@ -29,14 +29,14 @@ class Driver:
 
     def connect_args(self, role: str | settings.Account = "app", *, port: int | None = None,
                      read_timeout: float | None = None) -> dict:
-        """Keyword arguments for this driver's connect(), as `role` on the lab's server."""
-        acct = settings.account(role)
-        connect_timeout, read_timeout_name = self.timeout_names
-        args = dict(host=settings.HOST, port=port or settings.PORT, user=acct.user,
-                    password=acct.password, database=settings.DATABASE, **dict(self.extra))
-        args[connect_timeout] = 5
+        """Keyword arguments for this driver's connect(), as `role` on the lab's server:
+        the lab's settings (settings.pymysql_args), in this driver's words."""
+        overrides = {"port": port} if port else {}
         if read_timeout is not None:
-            args[read_timeout_name] = read_timeout
+            overrides["read_timeout"] = read_timeout
+        args = settings.pymysql_args(role, **overrides) | dict(self.extra)
+        for ours, theirs in self.renamed:
+            args[theirs] = args.pop(ours)
         return args
 
     def connect(self, role: str | settings.Account = "app", **options):
@@ -51,26 +51,22 @@ class Driver:
     def url(self, role: str | settings.Account = "app", *, port: int | None = None) -> str:
         return settings.url(role, self.dialect, port=port)
 
-    def engine_connect_args(self, **options) -> dict:
-        """connect_args for create_engine(): what the URL cannot say."""
-        args = self.connect_args(**options)
-        return {k: v for k, v in args.items() if k not in ("host", "port", "user", "password", "database")}
+    def engine(self, role: str | settings.Account = "app", *, port: int | None = None,
+               read_timeout: float | None = None, **engine_options):
+        """A SQLAlchemy engine through this driver's dialect; connect_args say what the URL cannot."""
+        from sqlalchemy import create_engine
+
+        url_keys = ("host", "port", "user", "password", "database")
+        args = self.connect_args(role, port=port, read_timeout=read_timeout)
+        connect_args = {k: v for k, v in args.items() if k not in url_keys}
+        return create_engine(self.url(role, port=port), connect_args=connect_args, **engine_options)
 
 
-PYMYSQL = Driver("PyMySQL", "PyMySQL", "pymysql", "pymysql", ("connect_timeout", "read_timeout"))
-MYSQLCLIENT = Driver("mysqlclient", "mysqlclient", "MySQLdb", "mysqldb", ("connect_timeout", "read_timeout"))
+PYMYSQL = Driver("PyMySQL", "PyMySQL", "pymysql", "pymysql")
+MYSQLCLIENT = Driver("mysqlclient", "mysqlclient", "MySQLdb", "mysqldb")
 # Its C extension needs OpenSSL 3.2 (Debian 12 has 3.0): use_pure=True says which one runs.
 CONNECTOR = Driver("mysql-connector-python", "mysql-connector-python", "mysql.connector",
-                   "mysqlconnector", ("connection_timeout", "read_timeout"), (("use_pure", True),))
+                   "mysqlconnector", renamed=(("connect_timeout", "connection_timeout"),), extra=(("use_pure", True),))
 
 DRIVERS = (PYMYSQL, MYSQLCLIENT, CONNECTOR)
 
-
-def error_code(exc: BaseException) -> int | None:
-    """The MySQL error number of a driver's exception (or of the one inside a SQLAlchemy
-    error): mysql-connector keeps it in .errno, PyMySQL and mysqlclient in args[0]."""
-    exc = getattr(exc, "orig", None) or exc
-    code = getattr(exc, "errno", None)
-    if code is None and exc.args and isinstance(exc.args[0], int):
-        code = exc.args[0]
-    return code

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from . import accounts, example, server, tables
 from .connection import connect
-from .drivers import DRIVERS, Driver, error_code
+from .drivers import DRIVERS, Driver
 
 IDLE = 1.6  # seconds asleep past a 1-second wait_timeout (the server checks about once a second)
 KILL_AFTER = 0.3  # seconds into a query before it is killed
@@ -56,7 +56,7 @@ class Outcome:
     @classmethod
     def from_exception(cls, exc: BaseException) -> Outcome:
         driver_exc = getattr(exc, "orig", None) or exc
-        code = error_code(exc)
+        code = _reconnect_wrapper().error_code(driver_exc)
         message = " ".join(str(driver_exc.args[1] if len(driver_exc.args) > 1 else driver_exc).split())
         name = _qualified(type(exc))
         if driver_exc is not exc:
@@ -102,11 +102,7 @@ class DriverSession:
         self.conn = driver.connect(**options)
 
     def query(self, sql: str, params: tuple | None = None) -> list:
-        cur = self.conn.cursor()
-        cur.execute(sql, params)
-        rows = list(cur.fetchall()) if cur.description else []  # SET returns no rows
-        cur.close()
-        return rows
+        return _query(self.conn, sql, params)
 
     def stream(self, sql: str, pause: float) -> int:
         """Read rows one at a time, pausing after the first: a slow consumer."""
@@ -120,21 +116,16 @@ class DriverSession:
         return count
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.close()
+        _close(self.conn)
 
 
 class SQLAlchemySession:
     via = "SQLAlchemy"
 
-    def __init__(self, driver: Driver, *, role="app", port=None, **options):
-        from sqlalchemy import create_engine
+    def __init__(self, driver: Driver, **options):
         from sqlalchemy.pool import NullPool
 
-        self.engine = create_engine(
-            driver.url(role, port=port), poolclass=NullPool,
-            connect_args=driver.engine_connect_args(role=role, port=port, **options),
-        )
+        self.engine = driver.engine(poolclass=NullPool, **options)
         self.conn = self.engine.connect()
 
     def query(self, sql: str, params: tuple | None = None) -> list:
@@ -180,8 +171,12 @@ class Lab:
         finally:
             session.close()
 
-    def admin(self):
-        return connect("admin", database=None, **({"port": self.port} if self.port else {}))
+    def kill(self, connection_id: int, what: str = "CONNECTION") -> None:
+        """KILL a connection (or only its query) now, as the lab's admin."""
+        with connect("admin", database=None, **({"port": self.port} if self.port else {})) as admin:
+            with admin.cursor() as cur:
+                cur.execute(f"KILL {what} %s", (connection_id,))
+        time.sleep(0.1)  # the server closes the socket a moment after KILL returns
 
     def kill_later(self, session, what: str = "CONNECTION") -> Future:
         """KILL the session's connection (or only its query) KILL_AFTER seconds from now;
@@ -190,8 +185,7 @@ class Lab:
 
         def kill():
             time.sleep(KILL_AFTER)
-            with self.admin() as admin, admin.cursor() as cur:
-                cur.execute(f"KILL {what} %s", (connection_id,))
+            self.kill(connection_id, what)
 
         pool = ThreadPoolExecutor(1)
         future = pool.submit(kill)
@@ -227,8 +221,7 @@ def idle_past_wait_timeout(lab: Lab):
 
 def killed_while_idle(lab: Lab):
     with lab.session() as s:
-        lab.kill_later(s).result()
-        time.sleep(0.1)  # the server closes the socket a moment after KILL returns
+        lab.kill(s.query("SELECT CONNECTION_ID()")[0][0])
         return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
 
 
@@ -335,10 +328,11 @@ def run_one(scenario: Scenario, driver: Driver, via: str, table: str) -> Result:
 # --- the fixes, per driver: each checked on a connection the server has dropped ----------
 
 
-def _query(conn, sql: str = "SELECT 1"):
+def _query(conn, sql: str = "SELECT 1", params: tuple | None = None) -> list:
+    """Run one statement on a driver's connection; its rows (none for SET)."""
     cur = conn.cursor()
-    cur.execute(sql)
-    rows = cur.fetchall()
+    cur.execute(sql, params)
+    rows = list(cur.fetchall()) if cur.description else []
     cur.close()
     return rows
 
@@ -352,9 +346,7 @@ def _killed(lab: Lab):
     """A new connection of this driver, already KILLed by the server."""
     conn = lab.driver.connect()
     (connection_id,), = _query(conn, "SELECT CONNECTION_ID()")
-    with lab.admin() as admin, admin.cursor() as cur:
-        cur.execute("KILL CONNECTION %s", (connection_id,))
-    time.sleep(0.1)  # the server closes the socket a moment after KILL returns
+    lab.kill(connection_id)
     return conn
 
 
@@ -391,6 +383,9 @@ def reconnecting_ping(lab: Lab) -> Outcome:
 
 # The check-then-replace idiom of each driver, from examples/.
 ALIVE_EXAMPLE = {"pymysql": "ping_before_use", "MySQLdb": "ping_mysqlclient", "mysql.connector": "ping_mysql_connector"}
+# What the tables are made from (conf.py rebuilds the driver page when one changes).
+SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "examples/reconnect_wrapper.py",
+           *(f"examples/{name}.py" for name in ALIVE_EXAMPLE.values())]
 
 
 def alive_example(lab: Lab) -> Outcome:
@@ -406,9 +401,7 @@ def reconnect_wrapper(lab: Lab) -> Outcome:
     reader = _reconnect_wrapper().ReconnectingConnection(lab.driver.connect)
     try:
         (connection_id,), = reader.read("SELECT CONNECTION_ID()")
-        with lab.admin() as admin, admin.cursor() as cur:
-            cur.execute("KILL CONNECTION %s", (connection_id,))
-        time.sleep(0.1)
+        lab.kill(connection_id)
         return Outcome.of(lambda: reader.read("SELECT 1"))
     finally:
         reader.close()
@@ -416,10 +409,7 @@ def reconnect_wrapper(lab: Lab) -> Outcome:
 
 def _pooled(lab: Lab, **pool_options) -> Outcome:
     """Check out, let the connection idle past wait_timeout in the pool, check out again."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(lab.driver.url(), pool_size=1, connect_args=lab.driver.engine_connect_args(),
-                           **pool_options)
+    engine = lab.driver.engine(pool_size=1, **pool_options)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SET SESSION wait_timeout = 1")
@@ -436,9 +426,7 @@ def _pooled(lab: Lab, **pool_options) -> Outcome:
 
 def rollback_then_retry(lab: Lab) -> Outcome:
     """SQLAlchemy's Connection after a disconnect: roll back, then use it again."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(lab.driver.url(), connect_args=lab.driver.engine_connect_args())
+    engine = lab.driver.engine()
     conn = engine.connect()
     try:
         conn.exec_driver_sql("SET SESSION wait_timeout = 1")
@@ -504,12 +492,6 @@ def check_fix(fix: Fix, driver: Driver) -> FixResult:
     return FixResult(fix, driver, fix.run(Lab(driver, "driver", table="")))
 
 
-def server_version() -> str:
-    with connect("admin", database=None) as conn, conn.cursor() as cur:
-        cur.execute("SELECT VERSION()")
-        return cur.fetchone()[0]
-
-
 @contextlib.contextmanager
 def _quiet_lost_streams():
     """PyMySQL's unbuffered result raises AttributeError from __del__ once its connection
@@ -557,7 +539,7 @@ def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS, vias=("driver", "SQLA
     finally:
         tables.drop_table(table)
     versions = {d.name: d.version() for d in drivers} | {"SQLAlchemy": sqlalchemy.__version__}
-    return Report(server_version(), versions, results, fix_results, time.monotonic() - start)
+    return Report(server.require(), versions, results, fix_results, time.monotonic() - start)
 
 
 # --- the page: Markdown (MyST) generated from a run ---------------------------------------
@@ -583,11 +565,6 @@ def _pool_keeps_it(result: Result) -> str:
     return "**yes**: not seen as a disconnect" if result.error.disconnect else "yes (still usable)"
 
 
-def caption(report: Report) -> str:
-    drivers = ", ".join(f"{name} {version}" for name, version in report.versions.items())
-    return f"{report.server}; {drivers}"
-
-
 # Each generated table carries this class: search skips it (conf.py's PAGEFIND), so that
 # a code repeated in 54 cells does not outrank the page that explains it.
 MEASURED = ":class: measured"
@@ -597,8 +574,9 @@ def render_markdown(report: Report) -> str:
     """The driver page's tables (MyST Markdown): a summary, a section per scenario, the fixes."""
     drivers = list(dict.fromkeys(r.driver for r in report.results))
     out = [
-        f"Ran against **{report.server}** with {caption(report).split('; ', 1)[1]}, "
-        f"in {report.seconds:.0f} s, when this page was built.",
+        f"Ran against **{report.server}** with "
+        + ", ".join(f"{name} {version}" for name, version in report.versions.items())
+        + f", in {report.seconds:.0f} s, when this page was built.",
         "",
         "## At a glance: the code each driver raises",
         "",

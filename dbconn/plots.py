@@ -83,16 +83,26 @@ class Picture:
 # --- one per error page ---------------------------------------------------------------
 
 
+def _marks(runs: dict[str, tuple]) -> list[tuple[float, str]]:
+    """Every run's marks, on one time axis (each recording starts at 0)."""
+    return sorted((t, m) for rec, _ in runs.values() for t, m in rec.marks)
+
+
+def _moments(marks: list[tuple[float, str]]) -> str:
+    """The marks, as the alt text says them."""
+    return " ".join(f"At {t:.2f} s: {m}." for t, m in marks)
+
+
 def connections(runs: dict[str, tuple], limit: int) -> Picture:
     """1226: each run's (recording, user): the user's connections over time, the limit,
     and the moments the runs marked (a refused connect)."""
     series = [(label, rec.sessions_of(user)) for label, (rec, user) in runs.items()]
-    marks = [(t, m) for rec, _ in runs.values() for t, m in rec.marks]
+    marks = _marks(runs)
     fig = timeline("Connections the server holds for the account", "connections", series, marks,
                    [(limit, f"MAX_USER_CONNECTIONS {limit}")], step=True)
     parts = [f"{label}: at most {max(v for _, v in points)}" for label, points in series]
     alt = (f"Step chart of the account's open connections over time, against a limit of {limit}. "
-           + "; ".join(parts) + ". " + " ".join(f"At {t:.2f} s: {m}." for t, m in marks))
+           + "; ".join(parts) + ". " + _moments(marks))
     return Picture(fig, alt, series)
 
 
@@ -106,14 +116,14 @@ def idle(runs: dict[str, tuple], timeout: float) -> Picture:
             ended = rec.ended_at(session_id)
             if ended is not None:
                 ends.append(f"{label}: the server closed connection {n + 1} at {ended:.2f} s")
-    marks = [(t, m) for rec, _ in runs.values() for t, m in rec.marks]
+    marks = _marks(runs)
     fig = timeline(f"Idle time of each connection, as the server sees it: {', '.join(runs)}", "idle seconds",
                    series, marks,
                    [(timeout, f"wait_timeout {timeout:g} s")])
     peaks = [f"{label}: idle up to {max((v or 0) for _, v in pts):.1f} s" for label, pts in series]
     alt = (f"Line chart of each connection's idle time against wait_timeout = {timeout:g} s. "
            + "; ".join(peaks) + ". " + ". ".join(ends) + ("." if ends else "") + " "
-           + " ".join(f"At {t:.2f} s: {m}." for t, m in marks))
+           + _moments(marks))
     return Picture(fig, alt, series)
 
 
@@ -129,5 +139,5 @@ def rows(rec, title: str, session: int | None = None) -> Picture:
     fig = timeline(title, "rows received", series, marks, step=True)
     totals = [f"{label}: {int(pts[-1][1]):,} rows by {pts[-1][0]:.2f} s" for label, pts in series if pts]
     alt = ("Step chart of rows received over time. " + "; ".join(totals) + ". "
-           + " ".join(f"At {t:.2f} s: {m}." for t, m in marks))
+           + _moments(marks))
     return Picture(fig, alt, series)

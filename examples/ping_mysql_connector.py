@@ -2,8 +2,8 @@
 reconnect if the server dropped it.
 
 The connector's is_connected() pings and answers True or False; reconnect() opens a
-new session on the same object (not deprecated, unlike PyMySQL's and mysqlclient's
-reconnecting ping). The new session starts clean: SET variables, temporary tables
+new session on the same object (no deprecation warning, unlike PyMySQL's and
+mysqlclient's reconnecting ping). The new session starts clean: SET variables, temporary tables
 and an uncommitted transaction of the old one are gone.
 (PyMySQL: ping_before_use.py; mysqlclient: ping_mysqlclient.py.)
 
