@@ -24,9 +24,10 @@ from dataclasses import dataclass, field, replace
 from . import accounts, example, server, tables
 from .connection import connect
 from .drivers import DRIVERS, Driver
+from .introspect import wait_for_session
 
-IDLE = 1.6  # seconds asleep past a 1-second wait_timeout (the server checks about once a second)
-KILL_AFTER = 0.3  # seconds into a query before it is killed
+# Timing-dependent scenarios wait for the server's own view (the query runs, the session
+# is gone), never for a fixed time: under load, a timer fires before the query is sent.
 
 
 @dataclass(frozen=True)
@@ -104,15 +105,15 @@ class DriverSession:
     def query(self, sql: str, params: tuple | None = None) -> list:
         return _query(self.conn, sql, params)
 
-    def stream(self, sql: str, pause: float) -> int:
-        """Read rows one at a time, pausing after the first: a slow consumer."""
+    def stream(self, sql: str, pause: Callable[[], object]) -> int:
+        """Read rows one at a time, calling pause() after the first: a slow consumer."""
         cur = self.driver.streaming_cursor(self.conn)
         cur.execute(sql)
         count = 0
         while cur.fetchone() is not None:
             count += 1
             if count == 1:
-                time.sleep(pause)
+                pause()
         return count
 
     def close(self) -> None:
@@ -132,13 +133,13 @@ class SQLAlchemySession:
         result = self.conn.exec_driver_sql(sql, params) if params else self.conn.exec_driver_sql(sql)
         return list(result.fetchall()) if result.returns_rows else []
 
-    def stream(self, sql: str, pause: float) -> int:
+    def stream(self, sql: str, pause: Callable[[], object]) -> int:
         result = self.conn.execution_options(stream_results=True).exec_driver_sql(sql)
         count = 0
         for _ in result:
             count += 1
             if count == 1:
-                time.sleep(pause)
+                pause()
         return count
 
     def close(self) -> None:
@@ -172,19 +173,25 @@ class Lab:
             session.close()
 
     def kill(self, connection_id: int, what: str = "CONNECTION") -> None:
-        """KILL a connection (or only its query) now, as the lab's admin."""
+        """KILL a connection (or only its query) now, as the lab's admin; after KILL CONNECTION,
+        return once the server has ended the session (it closes the socket a moment later)."""
         with connect("admin", database=None, **({"port": self.port} if self.port else {})) as admin:
             with admin.cursor() as cur:
                 cur.execute(f"KILL {what} %s", (connection_id,))
-        time.sleep(0.1)  # the server closes the socket a moment after KILL returns
+        if what == "CONNECTION":
+            self.wait_for(connection_id, "gone")
 
-    def kill_later(self, session, what: str = "CONNECTION") -> Future:
-        """KILL the session's connection (or only its query) KILL_AFTER seconds from now;
-        .result() waits for it and raises if the KILL failed."""
-        connection_id = session.query("SELECT CONNECTION_ID()")[0][0]
+    def wait_for(self, connection_id: int, *states: str) -> str:
+        return wait_for_session(connection_id, *states, port=self.port)
+
+    def kill_when_running(self, session, what: str = "CONNECTION") -> Future:
+        """KILL the session's connection (or only its query) as soon as the server shows it
+        running a statement: call this, then send the statement. .result() waits for the
+        KILL and raises if it failed."""
+        connection_id = session_id(session)
 
         def kill():
-            time.sleep(KILL_AFTER)
+            self.wait_for(connection_id, "running")
             self.kill(connection_id, what)
 
         pool = ThreadPoolExecutor(1)
@@ -195,6 +202,10 @@ class Lab:
 
 def _select_1(session) -> Callable[[], object]:
     return lambda: session.query("SELECT 1")
+
+
+def session_id(session) -> int:
+    return session.query("SELECT CONNECTION_ID()")[0][0]
 
 
 # --- the scenarios: each returns (what the trigger raised, what the next call raised) ----
@@ -215,13 +226,13 @@ def too_many_connections(lab: Lab):
 def idle_past_wait_timeout(lab: Lab):
     with lab.session() as s:
         s.query("SET SESSION wait_timeout = 1")
-        time.sleep(IDLE)
+        lab.wait_for(session_id(s), "gone")  # idle until the server drops it
         return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
 
 
 def killed_while_idle(lab: Lab):
     with lab.session() as s:
-        lab.kill(s.query("SELECT CONNECTION_ID()")[0][0])
+        lab.kill(session_id(s))
         return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
 
 
@@ -243,7 +254,7 @@ def server_restarted(lab: Lab):
 
 def killed_during_query(lab: Lab):
     with lab.session() as s:
-        kill = lab.kill_later(s)
+        kill = lab.kill_when_running(s)
         error = Outcome.of(lambda: s.query("SELECT SLEEP(5)"))
         kill.result()
         return error, Outcome.of(_select_1(s))
@@ -251,7 +262,7 @@ def killed_during_query(lab: Lab):
 
 def query_killed(lab: Lab):
     with lab.session() as s:
-        kill = lab.kill_later(s, "QUERY")
+        kill = lab.kill_when_running(s, "QUERY")
         error = Outcome.of(lambda: s.query("SELECT SLEEP(5)"))
         kill.result()
         return error, Outcome.of(_select_1(s))
@@ -266,7 +277,11 @@ def read_timeout(lab: Lab):
 def slow_reader(lab: Lab):
     with lab.session() as s:
         s.query("SET SESSION net_write_timeout = 1")
-        error = Outcome.of(lambda: s.stream(f"SELECT id, payload FROM `{lab.table}`", pause=2.5))
+        connection_id = session_id(s)
+        # The reader pauses on the first row until the server stops sending: it gives up on
+        # the reader ("gone"), or it had already sent everything ("idle": nothing was streamed).
+        error = Outcome.of(lambda: s.stream(f"SELECT id, payload FROM `{lab.table}`",
+                                            pause=lambda: lab.wait_for(connection_id, "gone", "idle")))
         if error.worked and lab.via == "SQLAlchemy" and not s.engine.dialect.supports_server_side_cursors:
             error = replace(error, note="this dialect cannot stream: every row was read before the first was "
                                         "returned (in memory), so the pause never reached the server")
@@ -306,7 +321,7 @@ SCENARIOS = (
              killed_during_query),
     Scenario("kill_query", "KILL QUERY during SELECT SLEEP(5)", "2013", "killed query", query_killed),
     Scenario("read_timeout", "read_timeout=1 and SELECT SLEEP(2)", "2013", "timeout", read_timeout),
-    Scenario("net_write_timeout", "net_write_timeout=1 and a reader that pauses 2.5 s", "2013", "disconnect",
+    Scenario("net_write_timeout", "net_write_timeout=1 and a reader that pauses longer", "2013", "disconnect",
              slow_reader),
 )
 
@@ -413,7 +428,8 @@ def _pooled(lab: Lab, **pool_options) -> Outcome:
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SET SESSION wait_timeout = 1")
-        time.sleep(IDLE)
+            pooled = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
+        lab.wait_for(pooled, "gone")  # it idles in the pool until the server drops it
 
         def checkout_and_query():
             with engine.connect() as conn:
@@ -430,7 +446,7 @@ def rollback_then_retry(lab: Lab) -> Outcome:
     conn = engine.connect()
     try:
         conn.exec_driver_sql("SET SESSION wait_timeout = 1")
-        time.sleep(IDLE)
+        lab.wait_for(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one(), "gone")
         failed = Outcome.of(lambda: conn.exec_driver_sql("SELECT 1"))
         if failed.worked:
             return replace(failed, note="the idle connection was not dropped: nothing was checked")
@@ -529,13 +545,17 @@ def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS, vias=("driver", "SQLA
     table = tables.numbered_table("matrix", rows=100_000, payload_bytes=200)
     try:
         with _quiet_lost_streams(), ThreadPoolExecutor(workers) as pool:
-            scenario_runs = [pool.submit(run_one, s, d, v, table) for s in scenarios for d in drivers for v in vias]
-            fix_runs = {(f.key, d.name): pool.submit(check_fix, f, d)
-                        for f in fixes if not f.main_thread for d in drivers}
-            here = {(f.key, d.name): check_fix(f, d) for f in fixes if f.main_thread for d in drivers}
-            fix_results = [here.get((f.key, d.name)) or fix_runs[f.key, d.name].result()
-                           for f in fixes for d in drivers]
-            results = [f.result() for f in scenario_runs]
+            try:
+                scenario_runs = [pool.submit(run_one, s, d, v, table) for s in scenarios for d in drivers for v in vias]
+                fix_runs = {(f.key, d.name): pool.submit(check_fix, f, d)
+                            for f in fixes if not f.main_thread for d in drivers}
+                here = {(f.key, d.name): check_fix(f, d) for f in fixes if f.main_thread for d in drivers}
+                fix_results = [here.get((f.key, d.name)) or fix_runs[f.key, d.name].result()
+                               for f in fixes for d in drivers]
+                results = [f.result() for f in scenario_runs]
+            except KeyboardInterrupt:
+                pool.shutdown(cancel_futures=True)  # the running ones finish and clean up; no new ones
+                raise
     finally:
         tables.drop_table(table)
     versions = {d.name: d.version() for d in drivers} | {"SQLAlchemy": sqlalchemy.__version__}
