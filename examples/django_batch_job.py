@@ -37,7 +37,7 @@ def process_batches(batches, pause, alias="default"):
 
     for batch in range(batches):
         if batch:
-            time.sleep(pause)  # a slow API call, a queue that is empty for a while, ...
+            pause()  # a slow API call, a queue that is empty for a while, ...
         close_old_connections()  # what every request does; outside requests, your job
         with connections[alias].cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM orders")
@@ -49,7 +49,7 @@ def process_batches_closing(batches, pause, alias="default"):
 
     for batch in range(batches):
         if batch:
-            time.sleep(pause)
+            pause()
         try:
             with connections[alias].cursor() as cur:
                 cur.execute("SELECT COUNT(*) FROM orders")
@@ -61,8 +61,8 @@ def process_batches_closing(batches, pause, alias="default"):
 def main():
     settings.configure(DATABASES={"default": DATABASE})
     django.setup()
-    process_batches(batches=3, pause=0.1)
-    process_batches_closing(batches=3, pause=0.1)
+    process_batches(batches=3, pause=lambda: time.sleep(0.1))
+    process_batches_closing(batches=3, pause=lambda: time.sleep(0.1))
     print("6 batches done")
 
 
