@@ -8,7 +8,7 @@ from pathlib import Path
 from sphinx.util import logging
 
 import dbconn
-from dbconn import matrix
+from dbconn import matrix, pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -25,14 +25,15 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 smartquotes = False  # error messages must read exactly as drivers print them: 'x', not ‘x’
 
-# Notebooks run on every build against a real server: a traceback on the site
-# is always a fresh one. Only cells tagged raises-exception may fail; any other
-# error is a warning naming the notebook and cell, and -W (always on in the
-# Makefile and the tests) fails the build after listing every one of them.
-nb_execution_mode = "force"
-nb_execution_raise_on_error = False
-nb_execution_timeout = 180
-nb_execution_show_tb = True
+# Notebooks run on every build that reads them, against a real server: a traceback on
+# the site is always a fresh one. dbconn.pipeline executes them, in parallel and checked
+# by the notebook rules (declared errors only, no connection left open), and hands
+# myst-nb each executed notebook through its jupyter-cache, emptied at every build:
+# myst-nb renders, it never executes. Each problem is a warning naming the notebook and
+# cell, and -W (always on in the Makefile and the tests) fails the build after listing
+# every one of them.
+nb_execution_mode = "cache"
+nb_execution_timeout = 180  # seconds per cell
 nb_merge_streams = True
 
 # Diagrams: Debian's graphviz (`dot`), drawn offline at build time. PNG, so each is an
@@ -67,10 +68,11 @@ def _require_server(app, env, docnames):
 def _driver_matrix(app, docname, source):
     """The driver page's tables, from a run of every scenario through every driver
     (`python -m dbconn matrix`, in its own process: the drivers' threads and warnings
-    stay out of Sphinx's). A result its scenario does not expect fails the build."""
+    stay out of Sphinx's; started with the notebooks, see setup()). A result its
+    scenario does not expect fails the build."""
     if docname != DRIVER_PAGE:
         return
-    run = subprocess.run([sys.executable, "-m", "dbconn", "matrix"], capture_output=True, text=True, timeout=300)
+    run = pipeline.finished(DRIVER_PAGE)
     for line in run.stderr.splitlines():
         if line.startswith("error: "):
             logger.warning("driver matrix: %s", line.removeprefix("error: "), location=docname)
@@ -126,6 +128,8 @@ PAGEFIND = [
 
 def setup(app):
     app.connect("env-before-read-docs", _require_server)
+    pipeline.run_in_background(DRIVER_PAGE, [sys.executable, "-m", "dbconn", "matrix"])
+    pipeline.setup(app)  # executes the notebooks (after _require_server has found a server)
     app.connect("source-read", _driver_matrix)
     app.connect("builder-inited", _error_page_map)
     app.connect("build-finished", _short_error_urls)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -68,6 +69,8 @@ def run_matrix() -> int:
     except server.ServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the build stopping it: what it started is already cleaned up
+        return 130
     print(matrix.render_markdown(report))
     surprises = matrix.unexpected(report)
     for line in surprises:
@@ -90,9 +93,14 @@ def run_with_server(cmd: list[str]) -> int:
         raise server.ServerError("`db run` needs a command: python -m dbconn db run -- pytest")
     message, started = server.up()
     print(message, flush=True)
+    child = subprocess.Popen(cmd)
     try:
-        return subprocess.call(cmd)
+        return child.wait()
     except KeyboardInterrupt:
+        # Ctrl-C reached CMD too: let it stop what it started (a build stops its notebook
+        # runs) before the server goes; subprocess.call() would kill it outright.
+        with contextlib.suppress(KeyboardInterrupt):
+            child.wait()
         return 130
     finally:
         if started:

@@ -1,12 +1,30 @@
 """The test session brings its own server: it starts one if none answers, stops it
 afterwards if it started it, and fails if the server ends with more connections
-than it started with. Under pytest-xdist this happens once, in the controller."""
+than it started with. Under pytest-xdist this happens once, in the controller.
+
+The site is built as `make html` builds it (`python -m dbconn.pipeline`), executing
+every notebook once; the tests read that build. Under pytest-xdist, the second worker
+to ask waits for the first one's build and finds nothing left to do."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from dbconn import introspect, server
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="session")
+def build() -> subprocess.CompletedProcess:
+    """The site build that the site and notebook tests read (not asserted here: the
+    notebook tests report each notebook's problems even when the build failed)."""
+    return subprocess.run([sys.executable, "-m", "dbconn.pipeline", "-W", "--keep-going", "-n", "-q"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
 def _is_worker(config) -> bool:

@@ -2,11 +2,11 @@
 
 import html
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from dbconn import pipeline
 
 ROOT = Path(__file__).parent.parent
 
@@ -25,14 +25,10 @@ def build_errors(stderr: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q", str(ROOT), str(out)],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, build_errors(result.stderr)
-    return out
+def site(build):
+    """The published site (_build/html) of the build that executed the notebooks (conftest.py)."""
+    assert build.returncode == 0, build_errors(build.stderr)
+    return pipeline.layout().site
 
 
 def test_error_page_has_a_stable_url_and_links_its_notebook(site):
