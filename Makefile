@@ -2,6 +2,8 @@
 # Every target that needs a database gets one: a server already answering, else
 # docker compose, else a throwaway MariaDB (see dbconn/server.py). One started
 # for a target is stopped when the target ends; `make db` leaves it running.
+# Every system package a target needs is installed by the target itself, from the
+# one list in dbconn/system.py (run with the system's Python: before .venv exists).
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,36 +11,33 @@ PY := $(VENV)/bin/python
 SITE := _build/html
 SPHINXOPTS ?= -W --keep-going -n
 WITH_DB := $(PY) -m dbconn db run --
-# mysqlclient has no Linux wheels: pip compiles it against the client library's headers.
-MYSQLCLIENT_BUILD := build-essential python3-dev pkg-config libmariadb-dev
+SYSTEM := $(PYTHON) dbconn/system.py
 
-.PHONY: venv db db-stop html serve notebooks test bench doctor clean
+.PHONY: venv db db-stop html serve notebooks test bench doctor clean system-html system-test system-db
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
 	  { echo "error: the lab needs Python 3.11 or newer: run make PYTHON=python3.11 ..."; exit 1; }
-	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "Installing python3-venv with apt-get ..." && \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; } || \
-	  { echo "error: $(PYTHON) cannot create a virtual environment: install python3-venv (apt-get install python3-venv)"; exit 1; }
-	@pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "Installing mysqlclient's build needs with apt-get ..." && \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MYSQLCLIENT_BUILD) >/dev/null; } || \
-	  { echo "error: pip cannot build mysqlclient here: install $(MYSQLCLIENT_BUILD) (apt) or the MySQL client headers"; exit 1; }
+	@$(SYSTEM) venv
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
 	@touch $@
 
-db: venv
+# What a target needs from the system, checked before anything else is built.
+system-html system-test system-db:
+	@$(SYSTEM) $(patsubst system-%,%,$@)
+
+db: system-db venv
 	@$(PY) -m dbconn db up
 
 db-stop: venv
 	@$(PY) -m dbconn db down
 
-html: venv
-	$(WITH_DB) $(PY) -m sphinx -b html $(SPHINXOPTS) . $(SITE)
+# Built in _build/stage, published to $(SITE) only when green (dbconn/pipeline.py).
+html: system-html venv
+	$(WITH_DB) $(PY) -m dbconn.pipeline $(SPHINXOPTS)
 
 serve: html
 	@echo "Serving $(SITE) on http://127.0.0.1:8000/ (Ctrl-C to stop)"
@@ -47,7 +46,7 @@ serve: html
 notebooks: db
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
 
-test: venv
+test: system-test venv
 	$(WITH_DB) $(PY) -m pytest -n 2 --dist loadscope
 
 doctor: venv

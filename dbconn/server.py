@@ -24,7 +24,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pymysql
@@ -254,18 +254,13 @@ def _server_binary() -> tuple[str, str] | None:
 
 
 def _install_server_binary() -> None:
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise ServerError(
-            f"No MySQL server answers at {settings.where()}, Docker is not available, and no mariadbd or mysqld "
-            f"is installed: install one (sudo apt-get install mariadb-server) or Docker, then run `make db` again."
-        )
-    print("Installing mariadb-server with apt-get (once) ...", flush=True)
-    log = STATE / "apt.log"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    with open(log, "w") as out:
-        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "mariadb-server", "mariadb-client"]):
-            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env).returncode != 0:
-                raise ServerError(f"`{' '.join(cmd)}` failed (see {log}): install mariadb-server by hand.")
+    """Install mariadb-server as every system package is installed (dbconn/system.py), or say how."""
+    from . import system
+
+    try:
+        system.ensure("db", [replace(system.DATABASE, present=lambda: _server_binary() is not None)])
+    except system.CannotInstall as exc:
+        raise ServerError(f"No MySQL server answers at {settings.where()} and Docker is not available: {exc}") from None
 
 
 def _local_home() -> Local:

@@ -1,14 +1,15 @@
 """Serve a built site on 127.0.0.1 and drive Debian's Chromium with Playwright
-(never `playwright install`: the browser comes from apt, installed by .ci/run)."""
+(never `playwright install`: the browser comes from apt, installed by `make test`)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import http.server
+import shutil
 import threading
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # what dbconn/system.py checks for
 # No background traffic: this machine has no network but loopback.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
