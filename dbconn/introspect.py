@@ -52,29 +52,39 @@ def wait_for_count(user: str | None, expected: int, timeout: float = 5.0) -> int
 SESSION_STATES = {"Sleep": "idle", "Query": "running", "Execute": "running"}
 
 
-def session_state(session_id: int, cur) -> str:
-    """ "running", "idle", "gone", or the server's own word for anything else ("killed", "connect")."""
-    cur.execute("SELECT command FROM information_schema.processlist WHERE id = %s", (session_id,))
+def session_state(session_id: int, cur) -> tuple[str, str]:
+    """("running", "idle", "gone" or the server's own word for anything else, such as "killed";
+    and the processlist's State column: what the statement is doing, e.g. "User sleep")."""
+    cur.execute("SELECT command, state FROM information_schema.processlist WHERE id = %s", (session_id,))
     row = cur.fetchone()
-    return "gone" if row is None else SESSION_STATES.get(row[0], row[0].lower())
+    if row is None:
+        return "gone", ""
+    return SESSION_STATES.get(row[0], row[0].lower()), row[1] or ""
 
 
-def wait_for_session(session_id: int, *states: str, timeout: float = 15.0, port: int | None = None) -> str:
+def wait_for_session(session_id: int, *states: str, doing: str | None = None, timeout: float = 15.0,
+                     port: int | None = None) -> str:
     """Wait until the server shows session `session_id` in one of `states` and return the
     state seen: "running" (a statement executes), "idle" (it waits for the client) or
-    "gone" (the server has ended it). The server's own view, polled every 10 ms from one
-    admin connection: `SELECT command FROM information_schema.processlist WHERE id = %s`.
+    "gone" (the server has ended it). `doing` also requires the statement's State, e.g.
+    "User sleep": a statement is "running" from the moment the server reads it, and a
+    KILL QUERY that lands before it starts executing is forgotten. The server's own view,
+    polled every 10 ms from one admin connection:
+    `SELECT command, state FROM information_schema.processlist WHERE id = %s`.
     Raises TimeoutError, naming the state last seen, after `timeout` seconds."""
     if not states or not set(states) <= {"running", "idle", "gone"}:
         raise ValueError(f"wait for 'running', 'idle' or 'gone', not {states!r}")
     with connect("admin", database=None, **({"port": port} if port else {})) as admin, admin.cursor() as cur:
         deadline = time.monotonic() + timeout
-        while (state := session_state(session_id, cur)) not in states:
+        while True:
+            state, detail = session_state(session_id, cur)
+            if state in states and (doing is None or detail == doing):
+                return state
             if time.monotonic() > deadline:
-                raise TimeoutError(f"session {session_id} was still {state!r} after {timeout:.0f} s, "
-                                   f"not {' or '.join(states)}")
+                wanted = " or ".join(states) + (f" ({doing})" if doing else "")
+                raise TimeoutError(f"session {session_id} was still {state!r} ({detail or 'no state'}) "
+                                   f"after {timeout:.0f} s, not {wanted}")
             time.sleep(0.01)
-    return state
 
 
 def connections_of_pids(pids: Iterable[int]) -> list[tuple]:

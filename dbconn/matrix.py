@@ -181,17 +181,17 @@ class Lab:
         if what == "CONNECTION":
             self.wait_for(connection_id, "gone")
 
-    def wait_for(self, connection_id: int, *states: str) -> str:
-        return wait_for_session(connection_id, *states, port=self.port)
+    def wait_for(self, connection_id: int, *states: str, doing: str | None = None) -> str:
+        return wait_for_session(connection_id, *states, doing=doing, port=self.port)
 
-    def kill_when_running(self, session, what: str = "CONNECTION") -> Future:
+    def kill_when_sleeping(self, session, what: str = "CONNECTION") -> Future:
         """KILL the session's connection (or only its query) as soon as the server shows it
-        running a statement: call this, then send the statement. .result() waits for the
+        inside SELECT SLEEP(): call this, then send the statement. .result() waits for the
         KILL and raises if it failed."""
         connection_id = session_id(session)
 
         def kill():
-            self.wait_for(connection_id, "running")
+            self.wait_for(connection_id, "running", doing="User sleep")
             self.kill(connection_id, what)
 
         pool = ThreadPoolExecutor(1)
@@ -254,7 +254,7 @@ def server_restarted(lab: Lab):
 
 def killed_during_query(lab: Lab):
     with lab.session() as s:
-        kill = lab.kill_when_running(s)
+        kill = lab.kill_when_sleeping(s)
         error = Outcome.of(lambda: s.query("SELECT SLEEP(5)"))
         kill.result()
         return error, Outcome.of(_select_1(s))
@@ -262,7 +262,7 @@ def killed_during_query(lab: Lab):
 
 def query_killed(lab: Lab):
     with lab.session() as s:
-        kill = lab.kill_when_running(s, "QUERY")
+        kill = lab.kill_when_sleeping(s, "QUERY")
         error = Outcome.of(lambda: s.query("SELECT SLEEP(5)"))
         kill.result()
         return error, Outcome.of(_select_1(s))

@@ -317,11 +317,15 @@ def _launch(local: Local, port: int, extra: tuple[str, ...] = ()) -> subprocess.
         raise ServerError(f"Could not initialise a data directory in {local.datadir}: {errors[0]}")
 
     process = _start(binary, local, port, extra)
-    root = _wait_for_socket(local, process)
     try:
-        _run_sql_file(root, BOOTSTRAP_SQL)
-    finally:
-        root.close()
+        root = _wait_for_socket(local, process)
+        try:
+            _run_sql_file(root, BOOTSTRAP_SQL)
+        finally:
+            root.close()
+    except BaseException:  # a failed bootstrap, or Ctrl-C while it runs: no server is left running
+        _stop_process(process.pid)
+        raise
     return process
 
 

@@ -131,7 +131,7 @@ def declared_error_cells(run: notebooks.Execution):
             heading = next((line.lstrip("# ") for line in cell.source.splitlines() if line.startswith("#")), heading)
         elif "expect-errors" in cell.metadata:
             # Each wait for the server to drop an idle session lasts its 1 s wait_timeout: unavoidable.
-            yield heading, cell.metadata["expect-errors"], run.cell_seconds[index], cell.source.count("idle_until_dropped")
+            yield heading, cell.metadata["expect-errors"], run.cell_seconds[index], cell.source.count("until_dropped")
 
 
 def paging_speeds() -> dict[str, float]:
