@@ -48,7 +48,7 @@ from .notebooks import GRACE
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERRUPTED = ("Interrupted: the notebook runs were stopped and their kernels shut down; "
-               "_build/html still holds the last complete build.")
+               "the published site still holds the last complete build.")
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,7 @@ class _WarningSeen(logging.Handler):
 def setup(app) -> None:
     """Called from conf.py's setup(); after conf.py's own env-before-read-docs handlers."""
     logging.getLogger("sphinx").addHandler(_WarningSeen())
+    app.connect("config-inited", _config_inited)
     app.connect("builder-inited", _builder_inited)
     app.connect("env-get-outdated", _pending_docs)
     app.connect("env-before-read-docs", _start_runs)
@@ -256,16 +257,19 @@ def setup(app) -> None:
     app.connect("build-finished", _build_finished, priority=900)  # after the others: their warnings count
 
 
-def _builder_inited(app) -> None:
-    global _build
-    if app.config.nb_execution_mode != "cache":
+def _config_inited(app, config) -> None:
+    if config.nb_execution_mode != "cache":
         raise SystemExit("error: conf.py must set nb_execution_mode = 'cache': dbconn.pipeline executes the notebooks")
     if app.parallel > 1:
         raise SystemExit("error: build without -j: the notebooks already run in parallel (DBCONN_JOBS)")
+    # myst-nb reads outputs from this cache; only this build's runs go into it.
+    config.nb_execution_cache_path = str(executed_dir(app.doctreedir) / "jupyter_cache")
+
+
+def _builder_inited(app) -> None:
+    global _build
     _build = _Build(app)
     _build.state.mkdir(parents=True, exist_ok=True)
-    # myst-nb reads outputs from this cache; only this build's runs go into it.
-    app.env.mystnb_config = app.env.mystnb_config.copy(execution_cache_path=str(_build.state / "jupyter_cache"))
 
 
 def _pending_docs(app, env, added, changed, removed) -> set[str]:
