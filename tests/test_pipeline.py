@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from dbconn import pipeline
+from test_notebook_runner import HEADER
 
 ROOT = Path(__file__).parent.parent
 
@@ -33,17 +34,7 @@ def setup(app):
     pipeline.setup(app)
 """
 
-NOTEBOOK = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  name: python3
-  display_name: Python 3
----
-
+NOTEBOOK = HEADER + """
 # {title}
 
 ```{{code-cell}} ipython3
