@@ -116,7 +116,7 @@ class _Run:
     def _execute(self) -> Execution:
         import psutil
         from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError, DeadKernelError
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
         started = time.perf_counter()
         client = NotebookClient(self.nb, timeout=self.timeout, kernel_name="python3",
@@ -141,6 +141,9 @@ class _Run:
                     if not self.stopping:
                         last = ANSI.sub("", str(exc)).strip().splitlines()[-1]
                         problems.append(f"cell {index} raised an undeclared error: {last}")
+                    break
+                except CellTimeoutError:
+                    problems.append(f"cell {index} was still running after {self.timeout} s")
                     break
                 except DeadKernelError:
                     log = (self.home / "kernel.log").read_text(errors="replace").strip().splitlines()

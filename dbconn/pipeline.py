@@ -125,6 +125,7 @@ class Runs:
         self.slots = threading.Semaphore(workers)
         self.runs: dict[str, Run] = {}
         self.stopping = False
+        self.starting = threading.Lock()  # a run starts, or the build stops: never both at once
 
     def start(self, run: Run, limited: bool) -> None:
         self.runs[run.docname] = run
@@ -133,10 +134,10 @@ class Runs:
     def _run(self, run: Run, limited: bool) -> None:
         try:
             with self.slots if limited else contextlib.nullcontext():
-                if self.stopping:
-                    return
                 run.log.parent.mkdir(parents=True, exist_ok=True)
-                with open(run.log, "wb") as log, open(run.errors or os.devnull, "wb") as errors:
+                with self.starting, open(run.log, "wb") as log, open(run.errors or os.devnull, "wb") as errors:
+                    if self.stopping:
+                        return
                     run.process = subprocess.Popen(run.command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                                    stderr=errors if run.errors else subprocess.STDOUT,
                                                    start_new_session=True)
@@ -147,14 +148,16 @@ class Runs:
     def wait(self, docname: str, timeout: float | None = None) -> Run:
         """The run, once it has ended; stopped first if it takes longer than `timeout` seconds."""
         run = self.runs[docname]
-        if not run.done.wait(timeout):
-            os.killpg(run.process.pid, signal.SIGKILL)
-            run.done.wait()
+        if not run.done.wait(timeout) and run.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.process.pid, signal.SIGKILL)
+        run.done.wait()
         return run
 
     def stop(self) -> None:
         """Ask every running process to stop, and wait for each (then kill what is left)."""
-        self.stopping = True
+        with self.starting:
+            self.stopping = True
         running = [r for r in self.runs.values() if r.process is not None and r.process.poll() is None]
         for run in running:
             with contextlib.suppress(ProcessLookupError):

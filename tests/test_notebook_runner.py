@@ -86,3 +86,8 @@ def test_error_code_is_read_from_the_message(evalue, code):
     from notebook_runner import error_code
 
     assert error_code({"evalue": evalue}) == code
+
+
+def test_a_cell_that_never_ends_fails_after_the_timeout(tmp_path):
+    problems = run_notebook(notebook(tmp_path, "import threading\nthreading.Event().wait()"), timeout=2)
+    assert problems == ["cell 0 was still running after 2 s"]
