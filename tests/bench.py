@@ -181,6 +181,7 @@ def search_latency(site: Path) -> float:
 
 def main() -> None:
     print(f"server: {dbconn.require()}")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows every figure)")
     print("measuring ...")
     starts = [fresh_server_start() for _ in range(3)]
     record("fresh server start: new data directory to answering (median of 3)",
@@ -217,6 +218,7 @@ def main() -> None:
         record(f"{name} paging, 100,000 rows in pages of 1,000", rows_per_second, "keyset > OFFSET", "rows/s")
 
     print()
+    print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'measure':<84} {'value':>9}  goal")
     for name, value, unit, goal in rows:
         shown = f"{value:>9,.0f}" if unit == "rows/s" else f"{value:>9.3f}"
