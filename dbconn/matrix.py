@@ -28,6 +28,9 @@ from .introspect import wait_for_session
 
 # Timing-dependent scenarios wait for the server's own view (the query runs, the session
 # is gone), never for a fixed time: under load, a timer fires before the query is sent.
+# A query that is to be killed sleeps far longer than any delay of its killer (16 threads
+# share one interpreter here): it ends when it is killed, never on its own first.
+KILLED_SLEEP = 60
 
 
 @dataclass(frozen=True)
@@ -225,8 +228,10 @@ def too_many_connections(lab: Lab):
 
 def idle_past_wait_timeout(lab: Lab):
     with lab.session() as s:
+        # Its id first: a second later, on a busy machine, the server may already have dropped it.
+        connection_id = session_id(s)
         s.query("SET SESSION wait_timeout = 1")
-        lab.wait_for(session_id(s), "gone")  # idle until the server drops it
+        lab.wait_for(connection_id, "gone")  # idle until the server drops it
         return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
 
 
@@ -255,7 +260,7 @@ def server_restarted(lab: Lab):
 def killed_during_query(lab: Lab):
     with lab.session() as s:
         kill = lab.kill_when_sleeping(s)
-        error = Outcome.of(lambda: s.query("SELECT SLEEP(5)"))
+        error = Outcome.of(lambda: s.query(f"SELECT SLEEP({KILLED_SLEEP})"))
         kill.result()
         return error, Outcome.of(_select_1(s))
 
@@ -263,7 +268,7 @@ def killed_during_query(lab: Lab):
 def query_killed(lab: Lab):
     with lab.session() as s:
         kill = lab.kill_when_sleeping(s, "QUERY")
-        error = Outcome.of(lambda: s.query("SELECT SLEEP(5)"))
+        error = Outcome.of(lambda: s.query(f"SELECT SLEEP({KILLED_SLEEP})"))
         kill.result()
         return error, Outcome.of(_select_1(s))
 
@@ -317,9 +322,9 @@ SCENARIOS = (
     Scenario("max_allowed_packet", "a statement bigger than max_allowed_packet", "2006", "disconnect",
              packet_too_large, also=frozenset({1153})),
     Scenario("restart", "server restarted, then a query", "2006", "disconnect", server_restarted),
-    Scenario("killed_query_running", "KILL CONNECTION during SELECT SLEEP(5)", "2013", "disconnect",
+    Scenario("killed_query_running", f"KILL CONNECTION during SELECT SLEEP({KILLED_SLEEP})", "2013", "disconnect",
              killed_during_query),
-    Scenario("kill_query", "KILL QUERY during SELECT SLEEP(5)", "2013", "killed query", query_killed),
+    Scenario("kill_query", f"KILL QUERY during SELECT SLEEP({KILLED_SLEEP})", "2013", "killed query", query_killed),
     Scenario("read_timeout", "read_timeout=1 and SELECT SLEEP(2)", "2013", "timeout", read_timeout),
     Scenario("net_write_timeout", "net_write_timeout=1 and a reader that pauses longer", "2013", "disconnect",
              slow_reader),
@@ -427,8 +432,8 @@ def _pooled(lab: Lab, **pool_options) -> Outcome:
     engine = lab.driver.engine(pool_size=1, **pool_options)
     try:
         with engine.connect() as conn:
-            conn.exec_driver_sql("SET SESSION wait_timeout = 1")
             pooled = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
+            conn.exec_driver_sql("SET SESSION wait_timeout = 1")
         lab.wait_for(pooled, "gone")  # it idles in the pool until the server drops it
 
         def checkout_and_query():
@@ -445,8 +450,9 @@ def rollback_then_retry(lab: Lab) -> Outcome:
     engine = lab.driver.engine()
     conn = engine.connect()
     try:
+        connection_id = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
         conn.exec_driver_sql("SET SESSION wait_timeout = 1")
-        lab.wait_for(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one(), "gone")
+        lab.wait_for(connection_id, "gone")
         failed = Outcome.of(lambda: conn.exec_driver_sql("SELECT 1"))
         if failed.worked:
             return replace(failed, note="the idle connection was not dropped: nothing was checked")
