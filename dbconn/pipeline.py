@@ -175,7 +175,6 @@ class _Build:
     """The state of the Sphinx build running in this process."""
 
     def __init__(self, app):
-        self.app = app
         self.state = executed_dir(app.doctreedir)
         self.runs: Runs | None = None
         self.notebooks: dict[str, tuple[str, object]] = {}  # docname -> (source text, notebook as myst-nb reads it)
@@ -188,6 +187,12 @@ class _Build:
     @property
     def timings_file(self) -> Path:
         return self.state / "timings.json"
+
+    def file(self, docname: str, suffix: str) -> Path:
+        """A file of this page's run: <docname><suffix>, under state/ (docnames may hold dots)."""
+        path = self.state / f"{docname}{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def pending(self) -> set[str]:
         with contextlib.suppress(FileNotFoundError, ValueError):
@@ -296,8 +301,7 @@ def _start_runs(app, env, docnames: list[str]) -> None:
     shutil.rmtree(_build.state / "jupyter_cache", ignore_errors=True)
     _build.runs = Runs(jobs())
     for docname in background:
-        base = _build.state / docname
-        _build.runs.start(Run(docname, BACKGROUND[docname], base.with_suffix(".out"), base.with_suffix(".err"),
+        _build.runs.start(Run(docname, BACKGROUND[docname], _build.file(docname, ".out"), _build.file(docname, ".err"),
                               interrupt=signal.SIGINT), limited=False)
     timings = _build.timings()
     for docname in sorted(_build.notebooks, key=lambda d: -timings.get(d, float("inf"))):
@@ -310,17 +314,15 @@ def _start_notebook(app, docname: str) -> None:
     import nbformat
 
     text, nb = _build.notebooks[docname]
-    base = _build.state / docname
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".json", ".ipynb"):
-        base.with_suffix(suffix).unlink(missing_ok=True)  # never a previous build's
-    source = base.with_suffix(".input.ipynb")
+    for suffix in (".json", ".ipynb", ".run.json"):
+        _build.file(docname, suffix).unlink(missing_ok=True)  # never a previous build's
+    source = _build.file(docname, ".input.ipynb")
     source.write_text(nbformat.writes(nb))
     command = [sys.executable, "-m", "dbconn.notebooks", str(source),
                "--cwd", str(Path(app.env.doc2path(docname)).parent),
-               "--out", str(base.with_suffix(".ipynb")), "--record", str(base.with_suffix(".run.json")),
+               "--out", str(_build.file(docname, ".ipynb")), "--record", str(_build.file(docname, ".run.json")),
                "--timeout", str(app.config.nb_execution_timeout)]
-    _build.runs.start(Run(docname, command, base.with_suffix(".log")), limited=True)
+    _build.runs.start(Run(docname, command, _build.file(docname, ".log")), limited=True)
 
 
 def _notebook_read(app, docname: str, source: list[str]) -> None:
@@ -336,10 +338,9 @@ def _notebook_read(app, docname: str, source: list[str]) -> None:
     logger = sphinx_logging.getLogger(__name__)
     text, nb = _build.notebooks[docname]
     run = _wait(docname)
-    base = _build.state / docname
     try:
-        result = json.loads(base.with_suffix(".run.json").read_text())
-        executed = nbformat.read(base.with_suffix(".ipynb"), as_version=4)
+        result = json.loads(_build.file(docname, ".run.json").read_text())
+        executed = nbformat.read(_build.file(docname, ".ipynb"), as_version=4)
     except (FileNotFoundError, ValueError):
         log = run.log.read_text(errors="replace").strip().splitlines() if run.log.exists() else []
         result = {"problems": [f"the notebook run ended ({run.returncode}) without a result: "
@@ -349,7 +350,7 @@ def _notebook_read(app, docname: str, source: list[str]) -> None:
         result["problems"].append("the notebook changed while the build ran: build again")
     result |= {"docname": docname, "source": str(Path(app.env.doc2path(docname)).relative_to(app.srcdir)),
                "sha256": source_hash(text)}
-    base.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    _build.file(docname, ".json").write_text(json.dumps(result, indent=1))
     lines = nb.metadata.get("source_map", [])  # myst-nb's: the line each cell starts on
     for problem in result["problems"]:
         cell = re.match(r"cell (\d+)", problem)
@@ -364,7 +365,7 @@ def _notebook_read(app, docname: str, source: list[str]) -> None:
     for cell, read in zip(cached.cells, nb.cells):
         cell.metadata = copy.deepcopy(read.metadata)
     cache = get_cache(app.env.mystnb_config.execution_cache_path)
-    cache.cache_notebook_bundle(CacheBundleIn(cached, str(base.with_suffix(".ipynb")),
+    cache.cache_notebook_bundle(CacheBundleIn(cached, str(_build.file(docname, ".ipynb")),
                                               data={"execution_seconds": result["seconds"]}),
                                 check_validity=False, overwrite=True)
     try:
