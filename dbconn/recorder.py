@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from .connection import connect
 
 # TIME_MS (MariaDB) gives idle time to the millisecond; MySQL has whole seconds in TIME.
+# Sessions the server holds, not connections it is still accepting or refusing (a 1226
+# shows for a moment as a third 'Connect' of an account limited to 2) or tearing down.
 _SESSIONS = """
     SELECT id, user, command, {idle} AS idle_s, COALESCE(state, '')
-    FROM information_schema.processlist WHERE id <> CONNECTION_ID()
+    FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command NOT IN ('Connect', 'Killed')
 """
 _STATUS = "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Aborted_clients')"
 
