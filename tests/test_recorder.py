@@ -80,10 +80,10 @@ def test_a_plot_draws_the_recording_and_says_it_in_its_alt_text(account):
 
 
 def test_idle_plot_ends_where_the_server_closed_the_session():
-    conn = dbconn.connect(init_command="SET SESSION wait_timeout = 1")
-    session = conn.thread_id()
     with Recorder(users={dbconn.settings.APP.user}) as rec:
-        time.sleep(2.2)
+        conn = dbconn.connect(init_command="SET SESSION wait_timeout = 1")
+        session = conn.thread_id()
+        dbconn.introspect.wait_for_session(session, "gone")  # idle until the server drops it
     conn.close()
     picture = plots.idle({"idle": (rec, [session])}, timeout=1)
     (_, drawn), = picture.series
