@@ -91,13 +91,14 @@ class Recorder:
             self._sample()
 
     def _sample(self) -> None:
+        t = self.now()  # when it was asked: a slow answer does not move the sample later
         with self._conn.cursor() as cur:
             cur.execute(_SESSIONS.format(idle=self._idle))
             sessions = tuple(Session(int(i), u, c, float(s or 0), st) for i, u, c, s, st in cur.fetchall()
                              if self.users is None or u in self.users)
             cur.execute(_STATUS)
             status = dict(cur.fetchall())
-        self.samples.append(Sample(self.now(), sessions, int(status["Threads_connected"]),
+        self.samples.append(Sample(t, sessions, int(status["Threads_connected"]),
                                    int(status["Aborted_clients"])))
 
     # --- what the plots read ---------------------------------------------------------
