@@ -129,7 +129,9 @@ PAGEFIND = [
 def setup(app):
     app.connect("env-before-read-docs", _require_server)
     pipeline.run_in_background(DRIVER_PAGE, [sys.executable, "-m", "dbconn", "matrix"])
-    pipeline.setup(app)  # executes the notebooks (after _require_server has found a server)
+    # Executes the notebooks (after _require_server has found a server), again whenever
+    # the code they run changes: the helper package or an example.
+    pipeline.setup(app, notebooks_use=["dbconn/*.py", "examples/*.py"])
     app.connect("source-read", _driver_matrix)
     app.connect("builder-inited", _error_page_map)
     app.connect("build-finished", _short_error_urls)

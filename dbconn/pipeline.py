@@ -207,6 +207,7 @@ class _Build:
 
 _build: _Build | None = None
 BACKGROUND: dict[str, list[str]] = {}  # docname -> command run in the background while that page is to be read
+NOTEBOOKS_USE: list[str] = []  # glob patterns (from the project's folder) of the code every notebook runs
 
 
 def run_in_background(docname: str, command: list[str]) -> None:
@@ -254,8 +255,11 @@ class _WarningSeen(logging.Handler):
             _build.warned = True
 
 
-def setup(app) -> None:
-    """Called from conf.py's setup(); after conf.py's own env-before-read-docs handlers."""
+def setup(app, notebooks_use: list[str] = ()) -> None:
+    """Called from conf.py's setup(); after conf.py's own env-before-read-docs handlers.
+    `notebooks_use`: glob patterns of the code the notebooks run (a helper package, the
+    examples): when one of those files changes, every notebook is executed again."""
+    NOTEBOOKS_USE[:] = notebooks_use
     logging.getLogger("sphinx").addHandler(_WarningSeen())
     app.connect("config-inited", _config_inited)
     app.connect("builder-inited", _builder_inited)
@@ -336,6 +340,9 @@ def _notebook_read(app, docname: str, source: list[str]) -> None:
     from sphinx.util import logging as sphinx_logging
 
     logger = sphinx_logging.getLogger(__name__)
+    for pattern in NOTEBOOKS_USE:
+        for path in sorted(Path(app.confdir).glob(pattern)):
+            app.env.note_dependency(str(path))
     text, nb = _build.notebooks[docname]
     run = _wait(docname)
     try:

@@ -31,7 +31,7 @@ exclude_patterns = ["_build"]
 
 
 def setup(app):
-    pipeline.setup(app)
+    pipeline.setup(app, notebooks_use=["helper*.py"])
 """
 
 NOTEBOOK = HEADER + """
@@ -130,6 +130,18 @@ def test_a_failed_build_is_never_published_and_the_next_build_executes_it_again(
     nothing_to_do = project.build()
     assert nothing_to_do.returncode == 0, nothing_to_do.stderr
     assert runs.read_text().count("run") == 3, "a green build with nothing changed executes nothing"
+
+
+def test_a_change_to_the_code_the_notebooks_run_executes_them_again(project):
+    helper = project.source / "helper.py"
+    helper.write_text("VALUE = 'first'\n")
+    project.notebook("uses_helper", "import helper\nprint(f'helper says {helper.VALUE}')")
+    assert project.build().returncode == 0
+    assert "helper says first" in project.published("uses_helper")
+    helper.write_text("VALUE = 'second'\n")  # the notebook itself is unchanged
+    again = project.build()
+    assert again.returncode == 0, again.stderr
+    assert "helper says second" in project.published("uses_helper")
 
 
 def test_new_notebooks_run_in_parallel_with_no_configuration(project):
