@@ -5,8 +5,9 @@ How it fits myst-nb (conf.py sets ``nb_execution_mode = "cache"``):
 
 1. Before Sphinx reads anything, one run of ``python -m dbconn.notebooks`` starts per
    notebook to be read, two per core at a time (``DBCONN_JOBS`` says otherwise), the
-   longest first (as timed by the previous build). Each executes the notebook
-   exactly as myst-nb reads it. Background commands (the driver matrix) start too.
+   longest first (as timed by the previous build), which alone runs at full CPU
+   priority. Each executes the notebook exactly as myst-nb reads it. Background
+   commands (the driver matrix) start too, at the lower priority.
 2. When Sphinx comes to a notebook, it waits for that run, puts the executed notebook
    into myst-nb's jupyter-cache (emptied at the start of each build, so only this
    build's runs are in it), and myst-nb renders those outputs: it executes nothing
@@ -304,17 +305,25 @@ def _start_runs(app, env, docnames: list[str]) -> None:
         return
     shutil.rmtree(_build.state / "jupyter_cache", ignore_errors=True)
     _build.runs = Runs(jobs())
-    for docname in background:
-        _build.runs.start(Run(docname, BACKGROUND[docname], _build.file(docname, ".out"), _build.file(docname, ".err"),
-                              interrupt=signal.SIGINT), limited=False)
+    # The longest notebook (as the last build timed it; else the longest source) decides
+    # when the build ends: it alone runs at full priority, everything else beside it at a
+    # lower one, so that it is not slowed down by work that has time to spare.
     timings = _build.timings()
-    for docname in sorted(_build.notebooks, key=lambda d: -timings.get(d, float("inf"))):
-        _start_notebook(app, docname)
+    expected = {d: timings.get(d, len(text) / 1000) for d, (text, _) in _build.notebooks.items()}
+    longest_first = sorted(expected, key=lambda d: -expected[d])
+    for docname in background:
+        _build.runs.start(Run(docname, [*BEHIND, *BACKGROUND[docname]], _build.file(docname, ".out"),
+                              _build.file(docname, ".err"), interrupt=signal.SIGINT), limited=False)
+    for docname in longest_first:
+        _start_notebook(app, docname, behind=docname != longest_first[0])
     # Read the pages while the notebooks run: the quickest notebooks' pages first.
-    docnames.sort(key=lambda d: (d in _build.notebooks, timings.get(d, float("inf"))))
+    docnames.sort(key=lambda d: (d in _build.notebooks, expected.get(d, 0)))
 
 
-def _start_notebook(app, docname: str) -> None:
+BEHIND = ["nice", "-n", "10"]  # a lower CPU priority (inherited by the kernel and what it starts)
+
+
+def _start_notebook(app, docname: str, behind: bool) -> None:
     import nbformat
 
     text, nb = _build.notebooks[docname]
@@ -322,7 +331,7 @@ def _start_notebook(app, docname: str) -> None:
         _build.file(docname, suffix).unlink(missing_ok=True)  # never a previous build's
     source = _build.file(docname, ".input.ipynb")
     source.write_text(nbformat.writes(nb))
-    command = [sys.executable, "-m", "dbconn.notebooks", str(source),
+    command = [*(BEHIND if behind else []), sys.executable, "-m", "dbconn.notebooks", str(source),
                "--cwd", str(Path(app.env.doc2path(docname)).parent),
                "--out", str(_build.file(docname, ".ipynb")), "--record", str(_build.file(docname, ".run.json")),
                "--timeout", str(app.config.nb_execution_timeout)]
