@@ -35,24 +35,7 @@ from dataclasses import dataclass
 
 from . import settings
 from .connection import connect
-
-# MySQL 8.0.24+'s inactivity disconnect, as the server sends it when wait_timeout
-# expires: an ERR packet numbered 0 (the server resets the sequence for every command
-# it waits for), code 4031 ER_CLIENT_INTERACTION_TIMEOUT, SQLSTATE HY000, then it
-# closes the socket. Sources: sql-common/net_serv.cc net_read_raw_loop() (mysql-server
-# 8.0.24+), WL#12999, and the ERR packet in the client/server protocol documentation.
-INACTIVITY_MESSAGE = ("The client was disconnected by the server because of inactivity. "
-                      "See wait_timeout and interactive_timeout for configuring this behavior.")
-
-
-def err_packet(code: int, sqlstate: str, message: str, sequence: int = 0) -> bytes:
-    """A MySQL ERR packet: 3-byte length, sequence number, then 0xFF, the code
-    (2 bytes, little-endian), '#', the 5-character SQLSTATE and the message."""
-    payload = b"\xff" + struct.pack("<H", code) + b"#" + sqlstate.encode("ascii") + message.encode()
-    return struct.pack("<I", len(payload))[:3] + bytes([sequence]) + payload
-
-
-MYSQL8_INACTIVITY = err_packet(4031, "HY000", INACTIVITY_MESSAGE, sequence=0)
+from .mysql8 import MYSQL8_INACTIVITY, HandshakeFailed, RsaKey, caching_sha2_exchange, packet, read_packet
 
 # What each device does to a connection idle for longer than its timeout.
 IDLE_ACTIONS = {
@@ -67,6 +50,7 @@ NEW_CONNECTIONS = {
     "blackhole": "unanswered (the SYN is dropped)",
     "stall": "accepted, but the server's greeting never comes",
     "cut": "accepted, then closed before the server's greeting",
+    "caching_sha2": "authenticated as MySQL 8 does with caching_sha2_password (replayed), then passed through",
 }
 
 
@@ -101,6 +85,7 @@ class FaultProxy:
         self._changed = threading.Condition()
         self._listener: socket.socket | None = None
         self._full_queue: tuple[socket.socket, ...] = ()
+        self._sha2: tuple[bool, dict[str, str], RsaKey] | None = None
         self._closed = False
         self.port = 0
         self._listen()
@@ -183,6 +168,20 @@ class FaultProxy:
     def cut(self) -> None:
         """New connections are accepted, then closed before the server's greeting."""
         self._set_new_connections("cut")
+
+    def caching_sha2(self, cached: bool = False, passwords: dict[str, str] | None = None) -> None:
+        """New connections authenticate as they would on MySQL 8 with an account
+        IDENTIFIED WITH caching_sha2_password (a replay of the server's side of that
+        exchange, dbconn.mysql8), then go through to the server. `cached`: the server
+        has the account in its cache (fast authentication), as after a first login
+        since it started; otherwise the client must do full authentication.
+        `passwords`: the replay's accounts (default: the lab's)."""
+        if passwords is None:
+            passwords = {account.user: account.password for account in settings.ACCOUNTS.values()}
+        self._sha2 = (cached, dict(passwords), self._sha2[2] if self._sha2 else RsaKey())
+        self._set_new_connections("caching_sha2")
+        self._log(None, "the account is in the server's cache: fast authentication" if cached
+                  else "the account is not in the server's cache: full authentication")
 
     def _set_new_connections(self, mode: str) -> None:
         if self._closed:
@@ -481,15 +480,41 @@ class Flow:
             self._shut("client", "fin")
             self._set_state("closed")
             return
+        self._socks["server"] = server
+        self.server_port = server.getsockname()[1]
+        if mode == "caching_sha2" and not self._replay_caching_sha2(*self.proxy._sha2):
+            return
         server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socks["client"].setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for sock in (server, self._socks["client"]):
             sock.setblocking(False)
-        self._socks["server"] = server
-        self.server_port = server.getsockname()[1]
         self.last_activity = time.monotonic()
         self._set_state("open")
         self._log(f"client port {self.client_port} <-> server, via port {self.server_port}")
+
+    def _replay_caching_sha2(self, cached: bool, passwords: dict[str, str], key: RsaKey) -> bool:
+        """Between the server's greeting and its OK, play MySQL 8's caching_sha2_password;
+        then let the real server check the client's first answer, and pass its OK on
+        with the sequence number the client expects. False when the exchange failed."""
+        client, server = self._socks["client"], self._socks["server"]
+        for sock in (client, server):
+            sock.settimeout(5)
+        try:
+            sequence, greeting = read_packet(server)
+            client.sendall(packet(greeting, sequence))
+            response, ok_sequence, said = caching_sha2_exchange(client, passwords, key, cached=cached)
+            server.sendall(packet(response, 1))
+            _, reply = read_packet(server)
+            client.sendall(packet(reply, ok_sequence))
+        except (HandshakeFailed, OSError) as exc:
+            self._log(f"caching_sha2_password replay: {exc}")
+            self._shut("client", "fin")
+            self._shut("server", "fin")
+            self._set_state("closed")
+            return False
+        for line in said:
+            self._log(f"caching_sha2_password replay: {line}")
+        return True
 
     def _do_reset(self, _=None) -> None:
         self._log("reset (RST to both ends)")

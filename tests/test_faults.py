@@ -5,8 +5,12 @@ processlist shows. No fixed sleeps: every wait is on the proxy's or the server's
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import struct
+import subprocess
+import sys
+import textwrap
 import time
 
 import MySQLdb
@@ -14,7 +18,8 @@ import pymysql
 import pytest
 
 from dbconn import settings
-from dbconn.faults import INACTIVITY_MESSAGE, MYSQL8_INACTIVITY, FaultProxy, FaultProxyError, err_packet
+from dbconn.faults import FaultProxy, FaultProxyError
+from dbconn.mysql8 import INACTIVITY_MESSAGE, MYSQL8_INACTIVITY, err_packet
 
 
 @pytest.fixture
@@ -272,3 +277,65 @@ def test_bad_requests_say_what_to_do(net):
     net.close()
     with pytest.raises(FaultProxyError, match="this proxy is closed: start a new one"):
         net.refuse()
+
+
+# --- MySQL 8's caching_sha2_password, replayed in front of the lab's server ------------------
+
+def current_user(conn) -> str:
+    cur = conn.cursor()
+    cur.execute("SELECT CURRENT_USER()")
+    user = cur.fetchone()[0]
+    cur.close()
+    return user
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["fast", "full"])
+def test_caching_sha2_lets_pymysql_and_libmariadb_through_to_the_real_server(net, cached):
+    net.caching_sha2(cached=cached)
+    for connect_with in (pymysql.connect, MySQLdb.connect):
+        conn = connect_with(**settings.pymysql_args(port=net.port))
+        try:
+            assert current_user(conn).startswith(settings.APP.user + "@")
+        finally:
+            conn.close()
+    exchanged = "\n".join(net.log())
+    if cached:
+        assert "fast_auth_success" in exchanged and "public key" not in exchanged
+    else:
+        assert exchanged.count("client: request the server's public key") == 2
+        assert exchanged.count("client: its password, encrypted with the server's public key") == 2
+
+
+def test_caching_sha2_full_authentication_checks_the_password(net):
+    net.caching_sha2(cached=False)
+    with pytest.raises(pymysql.err.OperationalError) as caught:
+        pymysql.connect(**settings.pymysql_args(port=net.port, password="wrong"))
+    assert caught.value.args == (1045, "Access denied for user 'app'@'127.0.0.1' (using password: YES)")
+    assert net.flows[-1].server_session() is None  # the real server never let it in
+
+
+def run_child(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **env})
+
+
+def test_pymysql_without_cryptography_cannot_do_full_authentication(net):
+    net.caching_sha2(cached=False)
+    child = run_child(f"""
+        import sys
+        sys.modules["cryptography"] = None  # `import cryptography` fails, as when it is not installed
+        import pymysql
+        pymysql.connect(host="127.0.0.1", port={net.port}, user="app", password="app-local-only")
+    """)
+    assert child.stderr.strip().splitlines()[-1] == (
+        "RuntimeError: 'cryptography' package is required for sha256_password or caching_sha2_password auth methods")
+
+
+def test_libmariadb_without_its_plugin_cannot_switch_to_caching_sha2(net, tmp_path):
+    net.caching_sha2(cached=False)
+    child = run_child(f"""
+        import MySQLdb
+        MySQLdb.connect(host="127.0.0.1", port={net.port}, user="app", password="app-local-only")
+    """, MARIADB_PLUGIN_DIR=str(tmp_path))
+    assert child.stderr.strip().splitlines()[-1].startswith(
+        "MySQLdb.OperationalError: (1045, 'Plugin caching_sha2_password could not be loaded: ")
