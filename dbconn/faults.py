@@ -85,6 +85,7 @@ class FaultProxy:
         self._changed = threading.Condition()
         self._listener: socket.socket | None = None
         self._full_queue: tuple[socket.socket, ...] = ()
+        self._mode_lock = threading.Lock()
         self._sha2: tuple[bool, dict[str, str], RsaKey] | None = None
         self._closed = False
         self.port = 0
@@ -105,10 +106,11 @@ class FaultProxy:
         """Close the listener and every connection (the server's sessions end with them)."""
         if self._closed:
             return
-        self._closed = True
+        with self._mode_lock:
+            self._closed = True
+            self._stop_listening()
+            self._close_full_queue()
         self._watchdog.cancel()
-        self._stop_listening()
-        self._close_full_queue()
         for flow in list(self.flows):
             flow.close()
         for flow in list(self.flows):
@@ -184,16 +186,19 @@ class FaultProxy:
                   else "the account is not in the server's cache: full authentication")
 
     def _set_new_connections(self, mode: str) -> None:
-        if self._closed:
-            raise FaultProxyError("this proxy is closed: start a new one")
-        previous, self.new_connections = self.new_connections, mode
-        if mode in ("refuse", "blackhole"):
-            self._stop_listening()
-        if mode == "blackhole":
-            self._fill_accept_queue()
-        elif previous in ("refuse", "blackhole"):
-            self._close_full_queue()
-            self._listen(self.port)
+        with self._mode_lock:  # a timer may change it while the notebook does
+            if self._closed:
+                raise FaultProxyError("this proxy is closed: start a new one")
+            previous, self.new_connections = self.new_connections, mode
+            unanswered = ("refuse", "blackhole")  # modes in which nothing accepts
+            if previous == "blackhole":
+                self._close_full_queue()
+            if previous not in unanswered and mode in unanswered:
+                self._stop_listening()
+            if mode == "blackhole":
+                self._fill_accept_queue()
+            if previous in unanswered and mode not in unanswered:
+                self._listen(self.port)
         self._log(None, f"new connections: {NEW_CONNECTIONS[mode]}")
 
     def _fill_accept_queue(self) -> None:
@@ -329,10 +334,11 @@ class Flow:
         self._request("reset")
 
     def drop(self) -> None:
-        """From now on, nothing crosses: what each side sends goes nowhere, and neither
-        side is told. (Through a real device the client's kernel would retransmit and
-        give up after about 15 minutes; this proxy's kernel acknowledges the bytes, so
-        only the client's own read timeout ends the wait.)"""
+        """From now on, nothing crosses, and neither side is told: the client's bytes
+        stay unread in the proxy (a large write fills the buffers and blocks), the
+        server's are thrown away. (Through a real device the client's kernel would
+        retransmit and give up after about 15 minutes; here the proxy's kernel
+        acknowledges the bytes, so only the client's own timeouts end the wait.)"""
         self._request("drop")
 
     def cut_after(self, nbytes: int, how: str = "rst") -> None:
@@ -439,11 +445,16 @@ class Flow:
         for side, sock in self._socks.items():
             if sock is None:
                 continue
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out[side] else 0)
+            # A dropped connection leaves the client's bytes unread, as a device that drops
+            # packets never acknowledges them: a large write fills the buffers and blocks.
+            reading = 0 if side == "client" and self.state == "dropped" else selectors.EVENT_READ
+            events = reading | (selectors.EVENT_WRITE if self._out[side] else 0)
             key = registered.get(sock)
-            if key is None:
+            if key is None and events:
                 self._selector.register(sock, events, side)
-            elif key.events != events:
+            elif key is not None and not events:
+                self._selector.unregister(sock)
+            elif key is not None and key.events != events:
                 self._selector.modify(sock, events, side)
 
     def _timeout(self) -> float:
@@ -682,3 +693,15 @@ class Flow:
         else:
             self._log(f"idle {seconds:g} s: RST to both ends")
             self._do_reset()
+
+
+def tcp_quiet_ms(sock: socket.socket) -> tuple[int, int] | None:
+    """(ms since this socket last received an ACK, ms since it last received data),
+    from Linux's TCP_INFO; None elsewhere. An answered keepalive probe resets the
+    first and not the second: this is how to see probes flow."""
+    if not hasattr(socket, "TCP_INFO"):
+        return None
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    # struct tcp_info: 8 one-byte fields, then 32-bit fields; tcpi_last_data_recv is
+    # at byte 52 and tcpi_last_ack_recv at byte 56 (include/uapi/linux/tcp.h).
+    return struct.unpack_from("<I", info, 56)[0], struct.unpack_from("<I", info, 52)[0]

@@ -92,13 +92,24 @@ def test_drop_silences_a_connection_and_neither_end_is_told(net):
         with conn.cursor() as cur:
             cur.execute("SELECT 'this never arrives'")
     assert caught.value.args == (2013, "Lost connection to MySQL server during query (timed out)")
-    assert flow.discarded > 0  # the query went into the proxy, and nowhere after it
     # The server never saw the query and was never told: its session waits, idle.
     session = flow.server_session()
     assert session is not None and session["command"] == "Sleep" and session["info"] is None
     net.close()
     assert flow.wait_server_session(present=False) is None
 
+
+def test_drop_blocks_a_large_write_until_the_write_timeout(net):
+    """The dropped client's bytes are never read: once the buffers are full, its
+    sendall() blocks, and only write_timeout ends it."""
+    conn = connect(net, write_timeout=1)
+    flow = net.flows[-1]
+    flow.drop()
+    with pytest.raises(pymysql.err.OperationalError) as caught:
+        with conn.cursor() as cur:
+            cur.execute("SELECT LENGTH(%s)", ("x" * (32 * 1024 * 1024),))
+    assert caught.value.args == (2006, "MySQL server has gone away (TimeoutError('timed out'))")
+    assert flow.server_session()["info"] is None
 
 def test_cut_after_delivers_exactly_that_many_bytes_then_resets(net):
     conn = connect(net)
@@ -202,6 +213,22 @@ def test_refuse_then_accept(net):
     assert select_1(conn) == 1
     conn.close()
 
+
+def test_new_connection_modes_in_any_order(net):
+    """Each change lands in the state it names, whatever came before it."""
+    for mode in ("refuse", "refuse", "blackhole", "refuse", "blackhole", "blackhole", "stall", "refuse", "cut",
+                 "accept"):
+        getattr(net, mode)()
+        assert net.new_connections == mode
+        if mode == "refuse":
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", net.port), timeout=2)
+        elif mode == "blackhole":
+            with pytest.raises(TimeoutError):
+                socket.create_connection(("127.0.0.1", net.port), timeout=0.3)
+    conn = connect(net)
+    assert select_1(conn) == 1
+    conn.close()
 
 def test_blackhole_leaves_a_connect_unanswered_until_its_timeout(net):
     net.blackhole()
