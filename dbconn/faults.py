@@ -316,6 +316,7 @@ class Flow:
         self._out = {"client": bytearray(), "server": bytearray()}
         self._delayed: dict[str, collections.deque] = {"client": collections.deque(), "server": collections.deque()}
         self._cut: tuple[int, str] | None = None  # (bytes still allowed to the client, how)
+        self._cut_base: int | None = None  # bytes sent to the client when cut_after() was called
         self._close_after_flush: str | None = None  # "fin" | "rst": what to do once the client has its bytes
         self._requests: collections.deque = collections.deque()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -347,6 +348,11 @@ class Flow:
         if how not in ("rst", "fin"):
             raise FaultProxyError(f"how must be 'rst' or 'fin', not {how!r}")
         self._request("cut", (int(nbytes), how))
+
+    @property
+    def sent_since_cut(self) -> int | None:
+        """Bytes sent to the client since cut_after() was called (None before)."""
+        return None if self._cut_base is None else self.sent["client"] - self._cut_base
 
     def close(self) -> None:
         """Close both ends (an orderly close), as the proxy's end does."""
@@ -540,6 +546,9 @@ class Flow:
 
     def _do_cut(self, arg) -> None:
         self._cut = arg
+        # Counted here, in the thread that sends: every byte before this point has been sent.
+        self._cut_base = self.sent["client"] + len(self._out["client"]) + sum(
+            len(data) for _, data in self._delayed["client"])
         self._log(f"will cut after {arg[0]:,} more bytes to the client ({arg[1].upper()})")
 
     def _do_close(self, _=None) -> None:
