@@ -299,14 +299,15 @@ class Flow:
     """One client connection through the proxy, and the proxy's connection to the server.
 
     ``client_port`` is the client's own port; ``server_port`` is the proxy's port
-    towards the server, which the server's processlist shows as the host
-    (127.0.0.1:server_port): the same connection, seen from both ends."""
+    towards the server; ``connection_id`` is the session's id on the server, read
+    from the server's greeting as it passes: the same connection, seen from both ends."""
 
     def __init__(self, proxy: FaultProxy, number: int, client: socket.socket):
         self.proxy = proxy
         self.number = number
         self.client_port = client.getpeername()[1]
         self.server_port: int | None = None
+        self.connection_id: int | None = None  # the session's id, from the server's greeting
         self.state = "starting"  # open | stalled | dropped | forgotten | closed
         self.sent = {"client": 0, "server": 0}  # bytes delivered to each side
         self.discarded = 0  # bytes that went nowhere (dropped)
@@ -365,14 +366,15 @@ class Flow:
         return self.proxy.wait(lambda: self.state == "closed", timeout)
 
     def server_session(self) -> dict | None:
-        """This connection's session on the server, as its processlist shows it (the
-        host column is 127.0.0.1:server_port), or None when the server has none."""
-        if self.server_port is None:
+        """This connection's session on the server, as its processlist shows it, or None
+        when the server has none. Found by the id the server announced in its greeting
+        (the host column would not do: behind Docker's port mapping it is not the proxy's)."""
+        if self.connection_id is None:
             return None
         host, port = self.proxy.upstream
         with connect("admin", host=host, port=port, database=None) as admin, admin.cursor() as cur:
-            cur.execute("SELECT id, command, time, state, info FROM information_schema.processlist "
-                        "WHERE host = %s", (f"127.0.0.1:{self.server_port}",))
+            cur.execute("SELECT id, command, time, state, info FROM information_schema.processlist WHERE id = %s",
+                        (self.connection_id,))
             row = cur.fetchone()
         return None if row is None else dict(zip(("id", "command", "seconds", "state", "info"), row))
 
@@ -518,7 +520,11 @@ class Flow:
             sock.settimeout(5)
         try:
             sequence, greeting = read_packet(server)
+            self.connection_id = greeting_connection_id(packet(greeting, sequence))
             client.sendall(packet(greeting, sequence))
+            if greeting.rstrip(b"\0").endswith(b"caching_sha2_password"):
+                self._log("caching_sha2_password replay: not needed, the server is MySQL 8 and does it itself")
+                return True
             response, ok_sequence, said = caching_sha2_exchange(client, passwords, key, cached=cached)
             server.sendall(packet(response, 1))
             _, reply = read_packet(server)
@@ -629,6 +635,8 @@ class Flow:
             self._close_after_flush = self._close_after_flush or "fin"
 
     def _forward(self, to: str, data: bytes) -> None:
+        if to == "client" and self.connection_id is None:
+            self.connection_id = greeting_connection_id(data)
         if self._close_after_flush:
             self.discarded += len(data)  # the connection is being cut or closed: nothing more crosses
             return
@@ -702,6 +710,17 @@ class Flow:
         else:
             self._log(f"idle {seconds:g} s: RST to both ends")
             self._do_reset()
+
+
+def greeting_connection_id(data: bytes) -> int | None:
+    """The connection id in a server's greeting (HandshakeV10: protocol version 10, the
+    server's version and a NUL, then the id in 4 bytes), or None if `data` is not one."""
+    if len(data) < 5 or data[3] != 0 or data[4] != 10:
+        return None
+    end = data.find(b"\0", 5)
+    if end < 0 or len(data) < end + 5:
+        return None
+    return struct.unpack("<I", data[end + 1:end + 5])[0]
 
 
 def tcp_quiet_ms(sock: socket.socket) -> tuple[int, int] | None:
