@@ -7,12 +7,13 @@
         flow.drop()                               # a middlebox forgets it: nothing arrives, nothing is refused
         net.idle_timeout(1.5, "mysql8")           # MySQL 8's inactivity disconnect, replayed
 
-Faults on open connections: ``latency``, ``reset`` (an RST each way), ``drop``
-(silence), ``cut_after`` (the result stops after N bytes), and ``idle_timeout``
-(what a NAT gateway, a load balancer or MySQL 8 does to a connection idle for
-N seconds). Faults on new connections: ``refuse``, ``stall`` (the handshake
-never arrives) and ``cut`` (closed before the handshake). ``accept()`` lets
-them through again.
+Faults on open connections: ``set_latency``, ``reset`` (an RST each way),
+``drop`` (silence), ``cut_after`` (the result stops after N bytes), and
+``idle_timeout`` (what a NAT gateway, a load balancer or MySQL 8 does to a
+connection idle for N seconds). Faults on new connections: ``refuse``,
+``blackhole`` (no answer at all), ``stall`` (the server's greeting never comes)
+and ``cut`` (closed before it); ``caching_sha2`` replays MySQL 8's
+authentication; ``accept()`` lets them through again.
 
 It runs in daemon threads of the process that starts it: it dies with the
 notebook's kernel or the test, ``close()`` (the end of the ``with``) closes
@@ -104,9 +105,9 @@ class FaultProxy:
 
     def close(self) -> None:
         """Close the listener and every connection (the server's sessions end with them)."""
-        if self._closed:
-            return
-        with self._mode_lock:
+        with self._mode_lock:  # the watchdog may close it while its owner does
+            if self._closed:
+                return
             self._closed = True
             self._stop_listening()
             self._close_full_queue()
