@@ -361,6 +361,7 @@ SCENARIOS += (
              network_cut_mid_result),
 )
 
+
 @functools.cache
 def _reconnect_wrapper():
     return example("reconnect_wrapper")
