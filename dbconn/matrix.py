@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from . import accounts, example, server, tables
 from .connection import connect
 from .drivers import DRIVERS, Driver
+from .faults import FaultProxy
 
 IDLE = 1.6  # seconds asleep past a 1-second wait_timeout (the server checks about once a second)
 KILL_AFTER = 0.3  # seconds into a query before it is killed
@@ -311,6 +312,56 @@ SCENARIOS = (
 )
 
 
+# --- the network between client and server, and MySQL 8's idle disconnect replayed ---------
+# Each runs through a fault proxy of its own (dbconn.faults) in front of the lab's server.
+
+
+@contextlib.contextmanager
+def _through_proxy(lab: Lab, **session_options):
+    """A session through a fault proxy of its own, and that connection as the proxy sees it."""
+    with FaultProxy(max_seconds=60) as net, replace(lab, port=net.port).session(**session_options) as s:
+        s.query("SELECT 1")
+        yield net, net.flows[-1], s
+
+
+def mysql8_idle(lab: Lab):
+    with _through_proxy(lab) as (net, flow, s):
+        net.idle_timeout(1, "mysql8")  # MySQL 8's wait_timeout, replayed: ERR 4031 numbered 0, then close
+        flow.wait_closed()
+        return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def network_reset(lab: Lab):
+    with _through_proxy(lab) as (net, flow, s):
+        flow.reset()
+        return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def network_drop(lab: Lab):
+    with _through_proxy(lab, read_timeout=1) as (net, flow, s):
+        flow.drop()
+        return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def network_cut_mid_result(lab: Lab):
+    with _through_proxy(lab) as (net, flow, s):
+        flow.cut_after(256 * 1024)
+        return Outcome.of(lambda: s.query(f"SELECT id, payload FROM `{lab.table}`")), Outcome.of(_select_1(s))
+
+
+SCENARIOS += (
+    Scenario("mysql8_idle", "MySQL 8.0.24+ idle past wait_timeout, replayed: ERR 4031 numbered 0, then close",
+             "4031", "disconnect", mysql8_idle),
+    Scenario("network_reset", "the network resets an idle connection (RST), then a query", "network", "disconnect",
+             network_reset),
+    # mysql-connector's cursor() pings first (is_connected()), and reports the ping's timeout as -1.
+    Scenario("network_drop", "the network drops a connection silently, read_timeout=1, then a query", "network",
+             "timeout", network_drop, also=frozenset({-1})),
+    Scenario("network_cut", "the network cuts a result after 256 KiB", "network", "disconnect",
+             network_cut_mid_result),
+)
+
+
 @functools.cache
 def _reconnect_wrapper():
     return example("reconnect_wrapper")
@@ -386,6 +437,7 @@ ALIVE_EXAMPLE = {"pymysql": "ping_before_use", "MySQLdb": "ping_mysqlclient", "m
 # What the tables are made from (conf.py rebuilds the driver page when one changes).
 SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "examples/reconnect_wrapper.py",
            *(f"examples/{name}.py" for name in ALIVE_EXAMPLE.values())]
+SOURCES += ["dbconn/faults.py", "dbconn/mysql8.py"]  # the network scenarios' proxy and replays
 
 
 def alive_example(lab: Lab) -> Outcome:

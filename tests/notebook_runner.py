@@ -24,12 +24,16 @@ from nbclient.exceptions import CellExecutionError
 from dbconn import introspect
 
 CODE = re.compile(r"\((\d+),")  # (1226, "User ...") -- first code in the message
+# mysql-connector's form: "4031 (HY000): The client ..." or "2003: Can't connect ...",
+# alone or after SQLAlchemy's "(mysql.connector.errors.DatabaseError) ".
+CONNECTOR_CODE = re.compile(r"(?:^|\) )(-?\d+)(?: \([0-9A-Z]{5}\))?: ")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def error_code(output) -> int | None:
     """The MySQL error code an error output carries, or None."""
-    match = CODE.search(output.get("evalue", ""))
+    evalue = output.get("evalue", "")
+    match = CODE.search(evalue) or CONNECTOR_CODE.search(evalue)
     return int(match.group(1)) if match else None
 
 

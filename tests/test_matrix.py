@@ -58,6 +58,27 @@ def test_the_codes_that_differ_between_drivers(report):
     assert slow["mysql-connector-python"] == 2055
 
 
+def test_mysql8_idle_disconnect_replayed_to_each_driver(report):
+    """MySQL 8's ERR 4031 numbered 0, replayed: what each driver makes of it, and whether
+    SQLAlchemy's pool throws the connection away (the 4031 page states exactly this)."""
+    direct = {r.driver.name: r.error for r in results(report, scenario=SCENARIO["mysql8_idle"], via="driver")}
+    assert (direct["PyMySQL"].code, direct["PyMySQL"].message) == (2013, "Lost connection to MySQL server during query")
+    assert direct["mysqlclient"].code == 4031 and "because of inactivity" in direct["mysqlclient"].message
+    assert (direct["mysql-connector-python"].code, direct["mysql-connector-python"].message) == (
+        -1, "MySQL Connection not available")
+    pooled = {r.driver.name: r.error.invalidated
+              for r in results(report, scenario=SCENARIO["mysql8_idle"], via="SQLAlchemy")}
+    assert pooled == {"PyMySQL": True, "mysqlclient": True, "mysql-connector-python": False}
+
+
+def test_network_faults_through_each_driver(report):
+    reset = {r.driver.name: r.error for r in results(report, scenario=SCENARIO["network_reset"], via="driver")}
+    assert "Connection reset by peer" in reset["PyMySQL"].message
+    drop = {r.driver.name: r.error for r in results(report, scenario=SCENARIO["network_drop"], via="driver")}
+    assert drop["PyMySQL"].message.endswith("(timed out)")
+    cut = {r.driver.name: r.error.code for r in results(report, scenario=SCENARIO["network_cut"], via="driver")}
+    assert cut["PyMySQL"] == cut["mysqlclient"] == 2013
+
 def test_limits_and_killed_queries_are_not_disconnects(report):
     for key in ("max_user_connections", "kill_query"):
         for r in report.results:

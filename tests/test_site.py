@@ -117,6 +117,7 @@ def test_driver_page_tables_come_from_a_run_at_build_time(site):
 @pytest.mark.parametrize("code, notebook, pictures", [
     ("1226", "1226-max-user-connections", 1), ("2006", "2006-server-has-gone-away", 3),
     ("2013", "2013-lost-connection-during-query", 2),
+    ("2003", "2003-cant-connect", 0), ("network", "network-cut-connections", 0),
 ])
 def test_each_error_has_its_diagram_and_timelines_with_alt_text(site, code, notebook, pictures):
     help_page = (site / "docs" / "errors" / f"{code}.html").read_text()
@@ -128,6 +129,47 @@ def test_each_error_has_its_diagram_and_timelines_with_alt_text(site, code, note
     assert len(timelines) == pictures
     for alt in timelines:  # written from the recording: it names times measured in this build
         assert re.search(r"At \d+\.\d\d s: ", alt) or "closed connection" in alt, alt
+
+
+# The pages about the network and MySQL 8: each error they list comes from their notebook's run.
+NETWORK_PAGES = [("2003", "2003-cant-connect"), ("network", "network-cut-connections"),
+                 ("4031", "4031-mysql8-inactivity")]
+PORT = re.compile(r"127\.0\.0\.1:\d+")
+
+
+def listed_errors(page: Path) -> list[str]:
+    """The error lines in the first text block of a help page's source."""
+    block = page.read_text().split("```text\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("code, notebook", NETWORK_PAGES, ids=[code for code, _ in NETWORK_PAGES])
+def test_each_listed_error_was_produced_by_the_notebook(site, code, notebook):
+    page = (site / "docs" / "errors" / f"{code}.html").read_text()
+    assert f"../../notebooks/{notebook}.html" in page
+    produced = PORT.sub("127.0.0.1:PORT", " ".join(text_of(site / "notebooks" / f"{notebook}.html").split()))
+    for line in listed_errors(ROOT / "docs" / "errors" / f"{code}.md"):
+        message = PORT.sub("127.0.0.1:PORT", line.split(": ", 1)[1])
+        for piece in message.split("..."):  # "..." stands for a part that varies from run to run
+            assert piece.strip(" '") in produced, f"{code}.md lists {line!r}, which {notebook} did not produce"
+
+
+def test_network_notebooks_show_each_failure_live(site):
+    cut = text_of(site / "notebooks" / "network-cut-connections.html")
+    assert "OperationalError: (2013, 'Lost connection to MySQL server during query (timed out)')" in cut
+    assert "still waiting after 2 s: True" in cut
+    assert "Connection reset by peer" in cut
+    assert "bytes of the result sent to the client before the reset: 1,000,000" in cut
+    connect = text_of(site / "notebooks" / "2003-cant-connect.html")
+    assert "([Errno 111] Connection refused)" in connect
+    assert "reading initial communication packet" in connect
+    assert "RuntimeError: 'cryptography' package is required" in connect
+    replay = text_of(site / "notebooks" / "4031-mysql8-inactivity.html")
+    assert "code 4031, SQLSTATE HY000" in replay and "sequence number 0" in replay
+    assert "OperationalError: (2013, 'Lost connection to MySQL server during query')" in replay
+    assert "OperationalError: (4031, 'The client was disconnected by the server because of inactivity." in replay
+    assert "MySQL Connection not available" in replay
+    assert "DatabaseError: 4031 (HY000)" in replay
 
 
 # --------------------------------------------------------------------------- as a reader uses it
@@ -144,7 +186,7 @@ QUERIES = [
     ("2006", ERRORS + "2006.html"),
     ("1226", ERRORS + "1226.html"),
     ("2013", ERRORS + "2013.html"),
-    ("4031", ERRORS + "2006.html"),
+    ("4031", ERRORS + "4031.html"),
     ("2055", ERRORS + "2006.html"),
     ("1317", ERRORS + "2013.html"),
     ("gone away", ERRORS + "2006.html"),
@@ -172,6 +214,16 @@ QUERIES = [
     ("mysql.connector.errors.ReadTimeoutError", ERRORS + "2013.html"),
     ("mysql-connector-python", "docs/drivers.html"),
     ("mysqlclient", "docs/drivers.html"),
+]
+# The network between client and server, can't connect, MySQL 8's replays.
+QUERIES += [
+    ("2003", ERRORS + "2003.html"),
+    ("Can't connect to MySQL server", ERRORS + "2003.html"),
+    ("reading initial communication packet", ERRORS + "2003.html"),
+    ("caching_sha2_password", ERRORS + "2003.html"),
+    ("Connection reset by peer", ERRORS + "network.html"),
+    ("NAT gateway", ERRORS + "network.html"),
+    ("disconnected by the server because of inactivity", ERRORS + "4031.html"),
 ]
 
 
