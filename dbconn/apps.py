@@ -2,9 +2,8 @@
 (`make notebooks`) and the built site's web server (`make serve`), each on
 127.0.0.1 and on a port of the user's choice, as root or as a normal user.
 
-Interrupts: Ctrl-C in a terminal reaches the whole foreground process group, so
-the child gets it itself and we wait for it to finish its own clean-up; a signal
-sent to us alone (SIGTERM, SIGHUP, or SIGINT from a script) is passed on to it.
+Interrupts: the child gets each signal once, and we wait for it to finish its own
+clean-up (see run_foreground).
 """
 
 from __future__ import annotations
@@ -31,17 +30,27 @@ class CannotRun(Exception):
 
 def run_foreground(command: list[str], kind: str | None = None, port: int | None = None) -> int:
     """Run `command` to its end and return its exit status (128 + N when signal N ended it).
-    With `kind`, the child is recorded in the registry while it runs, owned by us."""
+    With `kind`, the child is recorded in the registry while it runs, owned by us.
+
+    The child runs in a process group of its own, which a shell's job control would give
+    it: a signal sent to our group (a script's `kill -INT -PGID`) is passed on to it once,
+    never twice. In a terminal, its group is made the foreground one, so ^C goes to it
+    alone and it can prompt (JupyterLab's "Shutdown this Jupyter server?")."""
+    terminal = _terminal_if_foreground()
+
+    def own_group():  # in the child, before exec
+        os.setpgid(0, 0)
+        if terminal is not None:
+            _hand_terminal(terminal, os.getpgrp())
+
     try:
-        child = subprocess.Popen(command)
+        child = subprocess.Popen(command, preexec_fn=own_group)
     except OSError as exc:
         raise CannotRun(f"cannot run {command[0]!r}: {exc.strerror}") from None
 
     def pass_on(number, frame):
-        if number == signal.SIGINT and _terminal_foreground():
-            return  # the terminal sent it to the child as well
         try:
-            child.send_signal(number)
+            os.killpg(child.pid, number)
         except ProcessLookupError:
             pass
 
@@ -50,6 +59,9 @@ def run_foreground(command: list[str], kind: str | None = None, port: int | None
     try:
         status = child.wait()
     finally:
+        if terminal is not None:
+            _hand_terminal(terminal, os.getpgrp())
+            os.close(terminal)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if record:
@@ -57,13 +69,30 @@ def run_foreground(command: list[str], kind: str | None = None, port: int | None
     return 128 - status if status < 0 else status
 
 
-def _terminal_foreground() -> bool:
-    """We (and so our child) are the terminal's foreground process group."""
+def _terminal_if_foreground() -> int | None:
+    """A descriptor of our controlling terminal when our process group is its foreground one."""
     try:
-        with open("/dev/tty") as tty:
-            return os.tcgetpgrp(tty.fileno()) == os.getpgrp()
+        terminal = os.open("/dev/tty", os.O_RDWR | os.O_CLOEXEC)
     except OSError:
-        return False
+        return None
+    try:
+        if os.tcgetpgrp(terminal) == os.getpgrp():
+            return terminal
+    except OSError:
+        pass
+    os.close(terminal)
+    return None
+
+
+def _hand_terminal(terminal: int, group: int) -> None:
+    """Make `group` the terminal's foreground group (as a shell does; SIGTTOU would stop a caller in the background)."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(terminal, group)
+    except OSError:
+        pass
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
 
 
 def check_port(port: int, how_to_change: str) -> None:
@@ -86,8 +115,8 @@ def _port_problem(port: int, exc: OSError, how_to_change: str) -> str:
 
 def serve(directory: Path, port: int) -> int:
     """Serve the built site on 127.0.0.1:port until interrupted."""
-    if not (directory / "index.html").exists():
-        raise CannotRun(f"no site in {directory}: build it first (make html)")
+    if not os.access(directory / "index.html", os.R_OK):
+        raise CannotRun(f"no site to read in {directory}: build it first (make html), or check its permissions")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     try:
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)

@@ -343,42 +343,58 @@ def registered(kind: str, pid: int, **fields):
             stop(record)
 
 
-def sweep() -> list[str]:
-    """Stop every orphan: a process whose owner has died. One line for each."""
+def sweep(thorough: bool = False) -> list[str]:
+    """Stop every orphan: a process whose owner has exited. One line for each. Thorough:
+    also those whose record is lost, found by their command line (scan()); slower."""
     messages = []
     for record in records():
         if record.orphaned:
             message = stop(record)
             if record.kind != "lease":
                 messages.append(f"{message[:-1]}: its owner (pid {record.owner}) had exited.")
+    if thorough:
+        recorded = {record.pid for record in records()}
+        for info in scan():
+            home, name = _orphan_home(info), describe(info.pid)
+            if home and info.pid not in recorded and terminate(info.pid, info.start):
+                remove_tree(home)
+                messages.append(f"Stopped {name} and removed {home}: it had no record, and its owner had exited.")
     return messages
 
 
 def scan() -> list[Proc]:
     """Processes of this checkout found by their command line alone, recorded or not: session
     leaders that name a home of this checkout (in `.state/` or the temp dir)."""
-    markers = [f"{ROOT / '.state'}/", f"{state_dir()}/", os.path.join(tempfile.gettempdir(), temp_prefix())]
+    markers = [f"{state_dir()}/", os.path.join(tempfile.gettempdir(), temp_prefix())]
     mine = {os.getpid(), os.getppid()}
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in mine:
             continue
         info = proc(int(entry))
-        if info is None or info.sid != info.pid:
+        if info is None or info.sid != info.pid or not _ours(info.pid):
             continue
         if any(marker in word for word in cmdline(info.pid) for marker in markers):
             found.append(info)
     return found
 
 
-def orphaned_home(info: Proc) -> bool:
-    """A process found by scan() whose home's name says its owner has exited."""
-    pattern = re.escape(temp_prefix()) + r"[\w.]+?-o(\d+)\.(\d+)-"
+def _ours(pid: int) -> bool:
+    """Root's, every process (its servers run as `mysql`); anyone else's, their own."""
+    try:
+        return os.geteuid() == 0 or Path(f"/proc/{pid}").stat().st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
+def _orphan_home(info: Proc) -> str | None:
+    """The home of a process found by scan() when the home's name says its owner has exited."""
+    pattern = re.escape(os.path.join(tempfile.gettempdir(), temp_prefix())) + r"[\w]+-o(\d+)\.(\d+)-\w+"
     for word in cmdline(info.pid):
         match = re.search(pattern, word)
-        if match:
-            return not running(int(match.group(1)), int(match.group(2)))
-    return False
+        if match and not running(int(match.group(1)), int(match.group(2))):
+            return match.group(0)
+    return None
 
 
 def clean() -> list[str]:
@@ -394,8 +410,9 @@ def clean() -> list[str]:
             with port_lock(record.port) if record.port is not None else contextlib.nullcontext():
                 messages.append(stop(record))
         for info in scan():
+            name = describe(info.pid)
             if terminate(info.pid, info.start):
-                messages.append(f"Stopped {describe(info.pid)}, found by its command line (it had no record).")
+                messages.append(f"Stopped {name}, found by its command line (it had no record).")
         still = scan()
         if still:
             raise RegistryError(
@@ -406,8 +423,6 @@ def clean() -> list[str]:
         for home in Path(tempfile.gettempdir()).glob(f"{temp_prefix()}*"):
             remove_tree(home)
         remove_tree(state_dir())
-        if state_dir() != ROOT / ".state":
-            remove_tree(ROOT / ".state")
     return messages
 
 

@@ -209,7 +209,7 @@ def down() -> str:
     what happened, in one line per thing."""
     port = _checked_port()
     with registry.port_lock(port):
-        lines = _sweep(port)
+        lines = _sweep(port, thorough=True)
         record = _server_record(port)
         users = _users(port)
         if record is not None and record.alive and users:
@@ -299,10 +299,10 @@ def _stop_if_unused(port: int) -> str | None:
     return registry.stop(record)
 
 
-def _sweep(holding: int) -> list[str]:
+def _sweep(holding: int, thorough: bool = False) -> list[str]:
     """Stop orphans: what a killed owner left (registry.sweep), and servers started for a
     command that was killed before it could stop them (no lease left, not kept)."""
-    lines = registry.sweep()
+    lines = registry.sweep(thorough)
     for record in registry.records(kind="server"):
         if record.keep or record.owner is not None or _users(record.port):
             continue
