@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from dbconn import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,8 +128,7 @@ class Checkout:
 
     def stop_everything(self) -> None:
         """The test's own clean-up: whatever a failed test left of this checkout."""
-        subprocess.run([sys.executable, "dbconn/registry.py", "clean"], cwd=self.path, capture_output=True,
-                       timeout=120)
+        clean(self)
         for pid, _ in self.processes():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -171,3 +172,37 @@ def children_named(pid: int, names: tuple[str, ...]) -> list[int]:
         if ancestor == pid:
             found.append(child)
     return found
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of the checkout; whatever a test leaves of it is stopped and removed."""
+    copy = Checkout(tmp_path / "checkout")
+    yield copy
+    copy.stop_everything()
+
+
+def nothing_left(copy: Checkout, port: int | None = None) -> None:
+    """No server or installer of the copy runs, no data or temp dir of it is left, the port is free."""
+    assert copy.processes() == []
+    assert copy.data_dirs() == [] and copy.temp_dirs() == []
+    if port is not None:
+        assert not answers(port)
+
+
+def clean(copy: Checkout) -> subprocess.CompletedProcess:
+    """`make clean`'s first half, in the copy."""
+    return subprocess.run([sys.executable, "dbconn/registry.py", "clean"], cwd=copy.path, capture_output=True,
+                          text=True, timeout=120)
+
+
+def private_server_owner(copy: Checkout) -> subprocess.Popen:
+    """A process of the copy that starts a private server, prints its port, and waits."""
+    return copy.python("import time\nfrom dbconn import server\nwith server.private_server() as private:\n"
+                       "    print(private.port, flush=True)\n    time.sleep(600)")
+
+
+def start_under_way(process: subprocess.Popen) -> list[int]:
+    """Wait until `process` is making a data directory or starting a server."""
+    return wait_for(lambda: children_named(process.pid, ("mariadb-install-db", "mysql_install_db", "mariadbd")),
+                    what="the start to be under way")
