@@ -28,10 +28,12 @@ exit codes:
        result its scenario does not expect; explain, no known error in the text
   2    not done: bad input (a usage error, a malformed --url, MYSQL_PORT or
        DBCONN_SERVER), or no usable server (nothing answers, not MySQL, no greeting
-       in time, credentials refused, cannot be started or stopped); the one line on
-       stderr says which, and what to do
+       in time, credentials refused, cannot be started or stopped), or a port
+       for serve or notebooks that is taken; the one line on stderr says which,
+       and what to do
   127  db run: the command cannot be run (not found, not executable)
-  130  interrupted (Ctrl-C); 143: terminated (SIGTERM)
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM)
   db run -- CMD exits with CMD's own status."""
 FOUND_PROBLEM, NOT_DONE, CANNOT_RUN, INTERRUPTED, TERMINATED = 1, 2, 127, 130, 143
 

@@ -243,11 +243,11 @@ def register(kind: str, pid: int | None = None, *, port: int | None = None, home
     """Record a process the lab started (or is starting: pid None). `owner` defaults to
     the calling process; None means it stays until stopped by name."""
     owner = os.getpid() if owner == -1 else owner
-    found = proc(pid)
+    process, owner_process = proc(pid), proc(owner)
     record = Record(
         key=key or f"{kind}-{port if port is not None else pid}", kind=kind, pid=pid,
-        pid_start=found.start if found else None, port=port, home=str(home) if home else None,
-        owner=owner, owner_start=proc(owner).start if owner and proc(owner) else None,
+        pid_start=process.start if process else None, port=port, home=str(home) if home else None,
+        owner=owner, owner_start=owner_process.start if owner_process else None,
         stop=stop, keep=keep, what=what,
     )
     _write(record)

@@ -27,6 +27,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -96,8 +97,7 @@ def probe(timeout: float = 2.0) -> Probe:
             cur.execute("SELECT VERSION()")
             return Probe("answers", cur.fetchone()[0])
     except Exception as exc:  # whatever a fake greeting makes the driver raise
-        state, detail = failure(exc, timeout)
-        return Probe("nothing" if state == "nothing" else state, detail)
+        return Probe(*failure(exc, timeout))
 
 
 def _read_greeting(sock: socket.socket, timeout: float) -> bytes:
@@ -162,7 +162,6 @@ class Lease:
     """A command's use of the server: the server stays up until the last lease is released."""
 
     message: str  # what acquire() did: found a server, or started one
-    started: bool
     record: registry.Record | None  # None: a server no checkout started; nothing to release
 
     def release(self) -> str | None:
@@ -170,10 +169,11 @@ class Lease:
         Returns what happened, or None when there is nothing to say."""
         if self.record is None:
             return None
-        with registry.deferred_signals(), registry.port_lock(self.record.port):
+        port = self.record.port
+        with registry.deferred_signals(), registry.port_lock(port):
             registry.unregister(self.record)
             self.record = None
-            return _stop_if_unused(settings.PORT)
+            return _stop_if_unused(port)
 
 
 def acquire() -> Lease:
@@ -185,14 +185,14 @@ def acquire() -> Lease:
         lease = registry.register("lease", port=port, key=f"lease-{port}-{me}",
                                   what=f"the lease of {registry.describe(me)} on the server on port {port}")
         try:
-            message, started = _ensure(keep=False)
+            message = _ensure(keep=False)
         except BaseException:
             registry.unregister(lease)
             raise
         if _server_record(port) is None:  # a server no checkout started: nothing to count
             registry.unregister(lease)
             lease = None
-    return Lease(" ".join([*notes, message]), started, lease)
+    return Lease(" ".join([*notes, message]), lease)
 
 
 def up() -> str:
@@ -200,7 +200,7 @@ def up() -> str:
     port = _checked_port()
     with registry.checkout_lock(), registry.port_lock(port):
         notes = _sweep(port)
-        message, _ = _ensure(keep=True)
+        message = _ensure(keep=True)
     return " ".join([*notes, message])
 
 
@@ -233,12 +233,13 @@ def status() -> str:
     owner = ""
     if record is not None:
         users = ", ".join(registry.describe(lease.owner) for lease in _users(settings.PORT)) or "nothing"
-        owner = f" (started by this checkout, pid {record.pid}; {'kept by make db; ' if record.keep else ''}in use by {users})"
+        kept = "kept by make db; " if record.keep else ""
+        owner = f" (started by this checkout, pid {record.pid}; {kept}in use by {users})"
     return f"A MySQL server answers at {settings.where()}: {found.detail}{owner}."
 
 
-def _ensure(keep: bool) -> tuple[str, bool]:
-    """Under the port lock: a server that answers. Returns (what happened, whether we started it)."""
+def _ensure(keep: bool) -> str:
+    """Under the port lock: a server that answers. Returns what happened."""
     port = settings.PORT
     found = probe()
     record = _server_record(port)
@@ -247,7 +248,7 @@ def _ensure(keep: bool) -> tuple[str, bool]:
             if keep and not record.keep:
                 registry.update(record, keep=True)
             kept = " `make db` keeps it until `make db-stop`." if keep else ""
-            return f"{_capital(record.name)} already answers ({found.detail}); nothing started.{kept}", False
+            return f"{_capital(record.name)} already answers ({found.detail}); nothing started.{kept}"
         other = _other_checkout_server(port)
         if other:
             raise ServerError(
@@ -255,7 +256,7 @@ def _ensure(keep: bool) -> tuple[str, bool]:
                 f"use another port here, e.g. MYSQL_PORT={free_port_near(port)} make ..., or `make db-stop` there."
             )
         return (f"A MySQL server already answers at {settings.where()} ({found.detail}); nothing started, "
-                f"and the lab will not stop it."), False
+                f"and the lab will not stop it.")
     if found.state != "nothing":
         raise ServerError(unreachable_message(found))
     notes = []
@@ -269,13 +270,13 @@ def _ensure(keep: bool) -> tuple[str, bool]:
     if settings.SERVER in ("", "docker"):
         engine = _docker_engine()
         if engine == "up":
-            return " ".join([*notes, _start_docker(keep)]), True
+            return " ".join([*notes, _start_docker(keep)])
         if settings.SERVER == "docker":
             raise ServerError(f"DBCONN_SERVER=docker, but {engine}: start Docker, or unset DBCONN_SERVER "
                               f"to use a local server.")
         if engine != "no `docker` command is installed":
             notes.append(f"{_capital(engine)}; using a local server instead.")
-    return " ".join([*notes, _start_local(keep)]), True
+    return " ".join([*notes, _start_local(keep)])
 
 
 def _server_record(port: int) -> registry.Record | None:
@@ -558,7 +559,7 @@ def _run_to_the_end(command: list[str]) -> tuple[int, str]:
         output, _ = child.communicate()
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, 9)
+            os.killpg(child.pid, signal.SIGKILL)
         child.wait()
         raise
     return child.returncode, output
