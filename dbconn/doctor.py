@@ -2,7 +2,9 @@
 
 Read-only: it runs SELECT and SHOW statements only, changes no setting, and
 works for an account without privileges (it says what it could not see).
-Exit status: 0 healthy, 1 when a recommendation is urgent, 2 when it cannot connect.
+Exit status: 0 healthy, 1 when a recommendation is urgent, 2 when it cannot connect
+or its --url cannot be read. Whatever listens at the address, it answers within
+about 2 x TIMEOUT seconds: the handshake is bounded too.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections import defaultdict
 import pymysql
 
 from . import settings
+from .connection import bounded, failure
 
 HEALTHY, URGENT, CANNOT_CONNECT = 0, 1, 2
+TIMEOUT = 5  # seconds for the TCP connect, and for each read and write of the handshake
 DEFAULT_POOL = 5 + 10  # SQLAlchemy's QueuePool: pool_size=5, max_overflow=10
 NEAR_TIMEOUT = 0.8  # an idle session past this share of wait_timeout is flagged
 VARIABLES = (
@@ -28,32 +32,61 @@ class CannotConnect(Exception):
     pass
 
 
-def connection_args(url: str | None) -> dict:
-    """PyMySQL arguments from a SQLAlchemy URL, or from the MYSQL_* settings."""
-    if url is None:
-        return settings.pymysql_args("app")
-    from sqlalchemy.engine import make_url
+URL_FORM = "mysql+pymysql://user:password@host:port/db"
 
-    parsed = make_url(url)
+
+def connection_args(url: str | None) -> dict:
+    """PyMySQL arguments from a SQLAlchemy URL, or from the MYSQL_* settings. A URL that
+    cannot be read raises CannotConnect; the message never repeats the URL (its password)."""
+    if url is None:
+        try:
+            return settings.pymysql_args("app", **bounded(TIMEOUT))
+        except settings.SettingError as exc:
+            raise CannotConnect(str(exc)) from None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CannotConnect(f"--url is not a URL: use {URL_FORM}") from None
+    except ValueError as exc:  # a port that is not a number, an unclosed [IPv6 address]
+        raise CannotConnect(f"--url cannot be read ({exc}): use {URL_FORM}") from None
     if not parsed.drivername.startswith(("mysql", "mariadb")):
-        raise CannotConnect(f"{parsed.drivername}:// is not a MySQL URL: use mysql+pymysql://user:password@host:port/db")
+        raise CannotConnect(f"{parsed.drivername}:// is not a MySQL URL: use {URL_FORM}")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise CannotConnect(f"--url's port {parsed.port} is not a TCP port (1-65535): use {URL_FORM}")
     return dict(host=parsed.host or "127.0.0.1", port=parsed.port or 3306, user=parsed.username or "",
-                password=parsed.password or "", database=parsed.database, connect_timeout=5)
+                password=parsed.password or "", database=parsed.database, **bounded(TIMEOUT))
 
 
 def connect(args: dict) -> pymysql.connections.Connection:
     where = f"{args['host']}:{args['port']}"
     try:
         return pymysql.connect(**args)
-    except pymysql.err.OperationalError as exc:
-        code, text = exc.args[0], exc.args[-1]
+    except Exception as exc:  # whatever a non-MySQL endpoint makes the driver raise
+        state, detail = failure(exc, args["connect_timeout"])
+        code = exc.args[0] if isinstance(exc, pymysql.err.OperationalError) else None
+        if state == "not-mysql":
+            raise CannotConnect(f"cannot connect to {where}: {detail}: is it a MySQL server? "
+                                f"check the host and port") from None
         advice = {
             2003: "nothing answers there: is the server running (for the lab: make db)?",
             1045: "check the user name and password",
             1226: "the account already holds all the connections it may: look for a leak (see error 1226)",
             1040: "the server is at max_connections: look for a leak (see error 1040)",
         }.get(code, "check the host, port and credentials")
-        raise CannotConnect(f"cannot connect to {where} as {args['user']!r}: ({code}) {text}: {advice}") from None
+        raise CannotConnect(f"cannot connect to {where} as {args['user']!r}: ({code}) {exc.args[-1]}: {advice}") \
+            from None
+
+
+def read(conn, processes: int = 1, threads: int = 1) -> dict:
+    """examine(), with a connection that fails half-way said in one line."""
+    try:
+        return examine(conn, processes=processes, threads=threads)
+    except pymysql.err.Error as exc:
+        raise CannotConnect(f"the server at {conn.host}:{conn.port} failed while the doctor read its "
+                            f"settings: {exc.args[-1] if exc.args else exc}") from None
 
 
 def examine(conn, processes: int = 1, threads: int = 1) -> dict:
