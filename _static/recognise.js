@@ -48,7 +48,7 @@
       catalogue.entries.forEach((entry, order) => {
         if (entry.requires && !re(entry.requires, IGNORE_CASE).test(whole)) return;
         const columns = [];
-        for (const pattern of entry.patterns) {
+        for (const pattern of patternsOf(catalogue, entry)) {
           const match = re(pattern, IGNORE_CASE).exec(line);
           if (match) columns.push(match.index);
         }
@@ -58,6 +58,15 @@
       });
     }
     return found;
+  }
+
+  // An entry's patterns: the spellings of its code (as Entry.all_patterns), then its own.
+  function patternsOf(catalogue, entry) {
+    if (!entry.allPatterns) {
+      const codes = entry.code > 0 ? catalogue.codeForms.map((form) => form.split("{code}").join(String(entry.code))) : [];
+      entry.allPatterns = codes.concat(entry.patterns);
+    }
+    return entry.allPatterns;
   }
 
   function less(a, b) {
@@ -104,8 +113,24 @@
 
   // The address of what was recognised: its section here, or the external reference.
   function href(found, siteRoot) {
-    return found.page ? new URL(found.page + ".html#" + found.section, siteRoot).href : found.reference;
+    return found.page ? new URL(found.page + ".html#" + found.section, siteRoot || location.href).href : found.reference;
   }
 
-  window.ErrorRecogniser = { recognise, href };
+  // What a page says about it: the error named, and where the answer is. The build adds
+  // the sections' headings and the references' names to the catalogue (`names`).
+  function describe(found, siteRoot) {
+    const names = (window.ERROR_CATALOGUE && window.ERROR_CATALOGUE.names) || {};
+    const name = found.code === null ? found.key : String(found.code);
+    const kicker = `Recognised: ${name}: ${found.title}`;
+    if (found.page) {
+      const where = names[found.page + "#" + found.section] || found.page + " › " + found.section;
+      return { covered: true, href: href(found, siteRoot), text: where, kicker,
+               summary: `Recognised ${name}: the section that answers it comes first.` };
+    }
+    const reference = names[found.reference] || found.reference;
+    return { covered: false, href: found.reference, text: `Not covered on this site yet: read ${reference}`, kicker,
+             summary: `Recognised ${name}, not covered on this site yet: the best reference comes first.` };
+  }
+
+  window.ErrorRecogniser = { recognise, href, describe };
 })();

@@ -22,7 +22,6 @@ SQLAlchemy ``pool/impl.py:165`` (3o7r), ``engine/base.py:710`` (8s2b),
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -539,21 +538,19 @@ def locations() -> list[tuple[str, str | None, str | None, str | None]]:
 
 
 def export() -> dict:
-    """The catalogue and the reading rules, as the browser's recogniser reads them."""
+    """The catalogue and the reading rules, as the browser's recogniser reads them (it
+    adds the code's own spellings, `codeForms`, to each entry's patterns, as all_patterns does)."""
     def place(item) -> dict:
         return {"page": item.page, "section": item.section, "reference": item.reference}
 
     return {
         "prefixes": list(LOG_PREFIXES), "pytest": PYTEST_ERROR, "frame": FRAME, "exception": EXCEPTION_LINE,
-        "spaces": _SPACES,
+        "spaces": _SPACES, "codeForms": [form.format(code="{code}") for form in CODE_FORMS],
         "entries": [
             {"key": e.key, "code": e.code, "title": e.title, "cause": e.cause, "tier": e.tier,
-             "requires": e.requires, "patterns": list(e.all_patterns), **place(e),
+             "requires": e.requires, "patterns": list(e.patterns), **place(e),
              "contexts": [{"name": c.name, "pattern": c.pattern, "cause": c.cause, **place(c)} for c in e.contexts]}
             for e in CATALOGUE
         ],
     }
 
-
-def export_json() -> str:
-    return json.dumps(export(), ensure_ascii=True, separators=(",", ":"))
