@@ -90,22 +90,6 @@ def _driver_matrix(app, docname, source):
         app.env.note_dependency(str(Path(app.confdir) / path))
 
 
-def _pagefind_index(app, exception):
-    """Index the help pages and notebooks with Pagefind (it finds "2006"; Sphinx's
-    built-in search drops number-only words): the main article only, without the
-    notebooks' printed outputs or the driver page's measured tables, which would
-    outrank the pages that explain."""
-    if exception or app.builder.name != "html":
-        return
-    subprocess.run([*PAGEFIND, "--site", app.outdir], check=True)
-
-
-PAGEFIND = [
-    sys.executable, "-m", "pagefind", "--glob", "{docs,notebooks}/**/*.html", "--root-selector", "article[role=main]",
-    "--exclude-selectors", ".cell_output, a.headerlink, table.measured", "--silent",
-]
-
-
 # --- the error catalogue on the site, search, and every page's fixes (dbconn/site.py) ------
 
 LANDING_PAGE = "index"
@@ -137,6 +121,7 @@ def _page_fixes(app, pagename, templatename, context, doctree):
     if "body" in context:
         images = Path(app.outdir) / "_images"
         body = site.images_as_files(context["body"], images, lambda name: context["pathto"](f"_images/{name}", 1))
+        body = site.size_diagrams(body, (Path(app.outdir) / pagename).parent)
         context["body"] = site.fix_html(site.link_figures(body))
     if "furo_navigation_tree" in context:
         context["furo_navigation_tree"] = site.caption_level(context["furo_navigation_tree"])
@@ -182,6 +167,22 @@ def _search_engine_files(app, exception):
     (out / "sitemap.xml").write_text(site.sitemap(app.config.html_baseurl, pages))
     (out / "robots.txt").write_text(site.robots(app.config.html_baseurl))
     (out / "favicon.ico").write_bytes(site.favicon_ico())
+
+
+def _pagefind_index(app, exception):
+    """Index the help pages and notebooks with Pagefind (it finds "2006"; Sphinx's
+    built-in search drops number-only words): the main article only, without the
+    notebooks' printed outputs or the driver page's measured tables, which would
+    outrank the pages that explain."""
+    if exception or app.builder.name != "html":
+        return
+    subprocess.run([*PAGEFIND, "--site", app.outdir], check=True)
+
+
+PAGEFIND = [
+    sys.executable, "-m", "pagefind", "--glob", "{docs,notebooks}/**/*.html", "--root-selector", "article[role=main]",
+    "--exclude-selectors", ".cell_output, a.headerlink, table.measured", "--silent",
+]
 
 
 def setup(app):

@@ -537,6 +537,13 @@ def locations() -> list[tuple[str, str | None, str | None, str | None]]:
     return found
 
 
+def answer_for(key: str, context: str | None = None) -> tuple[str | None, str | None, str | None]:
+    """(page, section, reference) that an entry, or one of its contexts, sends readers to."""
+    entry = BY_KEY[key]
+    where = next(c for c in entry.contexts if c.name == context) if context else entry
+    return where.page, where.section, where.reference
+
+
 def export() -> dict:
     """The catalogue and the reading rules, as the browser's recogniser reads them (it
     adds the code's own spellings, `codeForms`, to each entry's patterns, as all_patterns does)."""

@@ -3,7 +3,8 @@ landing page's error tables and paste box, the ``errors/<key>/`` short URLs, the
 recogniser's JSON, the sitemap, robots.txt and favicon, and the page fixes that make
 help pages readable on a phone, with a keyboard and for search engines.
 
-Pure functions of their inputs: conf.py calls them from Sphinx's events.
+Functions of their inputs (images_as_files also writes the image files); conf.py calls them
+from Sphinx's events.
 """
 
 from __future__ import annotations
@@ -228,6 +229,18 @@ def images_as_files(body: str, images_dir: Path, url_of) -> str:
         return f'<img class="timeline" src="{url_of(name)}" width="{width}" height="{height}" loading="lazy"'
 
     return _DATA_IMAGE.sub(to_file, body)
+
+
+def size_diagrams(body: str, page_dir: Path) -> str:
+    """Diagrams get their width and height, so the page does not jump as they load."""
+    def sized(match: re.Match) -> str:
+        image = page_dir / match.group(2)
+        if not image.exists():
+            return match.group(0)
+        width, height = png_size(image.read_bytes()[:24])
+        return f'{match.group(1)} width="{width}" height="{height}"'
+
+    return re.sub(r'(<img src="([^"]+\.png)")(?= alt="[^"]*" class="graphviz")', sized, body)
 
 
 def link_figures(body: str) -> str:
