@@ -240,7 +240,7 @@ def size_diagrams(body: str, page_dir: Path) -> str:
         width, height = png_size(image.read_bytes()[:24])
         return f'{match.group(1)} width="{width}" height="{height}"'
 
-    return re.sub(r'(<img src="([^"]+\.png)")(?= alt="[^"]*" class="graphviz")', sized, body)
+    return re.sub(r'(<img src="([^"]+\.png)" alt="[^"]*" class="graphviz")', sized, body)
 
 
 def link_figures(body: str) -> str:
