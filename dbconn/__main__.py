@@ -82,8 +82,9 @@ def _main(argv: list[str] | None) -> int:
     doc.add_argument("--threads", type=_positive, default=1, help="threads per process, for Django (default 1)")
     doc.add_argument("--json", action="store_true", help="print one JSON object (keys: see the doctor's page)")
 
-    exp = commands.add_parser("explain", help="name an error from its message or a whole traceback")
+    exp = commands.add_parser("explain", help="name an error from its message, a log or a whole traceback")
     exp.add_argument("text", nargs="*", help="the message (default: read stdin)")
+    exp.add_argument("--json", action="store_true", help="print one JSON object: key, code, cause, url ...")
 
     commands.add_parser("matrix", help="run every error scenario through every driver; print the tables (Markdown)")
 
@@ -101,7 +102,7 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "doctor":
             return run_doctor(args)
         if args.command == "explain":
-            return explain(" ".join(args.text) if args.text else sys.stdin.read())
+            return explain(" ".join(args.text) if args.text else _read_stdin(), as_json=args.json)
         if args.command == "serve":
             return apps.serve(args.directory, args.port)
         if args.command == "notebooks":
@@ -176,16 +177,35 @@ def run_doctor(args) -> int:
     return doctor.URGENT if report["status"] == "urgent" else doctor.HEALTHY
 
 
-def explain(text: str) -> int:
-    known = errors.identify(text)
-    if known is None:
-        print("error: no MySQL error code or known message found in the text", file=sys.stderr)
+def _read_stdin() -> str:
+    if sys.stdin.isatty():
+        print("Paste the error or traceback, then press Ctrl-D:", file=sys.stderr)
+    return sys.stdin.read()
+
+
+def explain(text: str, as_json: bool = False) -> int:
+    """The error a message, log or traceback is about: its code, likely cause and the
+    section that answers it (or, for an error this site does not cover yet, the best
+    reference). Exit 1 with one line when nothing in the text is a known error."""
+    if not text.strip():
+        print("error: nothing to explain: give the error message or traceback as an argument or on stdin",
+              file=sys.stderr)
         return 1
-    print(f"{known.code} {known.name}: \"{known.message}\"")
-    print("Likely causes:")
-    for cause in known.causes:
-        print(f"  - {cause}")
-    print(f"More: {known.url}")
+    found = errors.recognise(text)
+    if found is None:
+        print("error: no known MySQL or driver error in the text (see the site's error list for what it covers)",
+              file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps({**found.as_dict(), "url": found.url(), "covered": found.covered}, indent=2))
+        return 0
+    name = found.key if found.code is None else str(found.code)
+    print(f"{name}: {found.title}")
+    print(f"cause: {found.cause}")
+    if found.covered:
+        print(f"see:   {found.url()}")
+    else:
+        print(f"not covered on this site yet; see: {found.url()}")
     return 0
 
 

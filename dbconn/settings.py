@@ -88,6 +88,10 @@ LIMITED = Account(
 
 ACCOUNTS = {"app": APP, "admin": ADMIN, "limited": LIMITED}
 
+# Where the built site is served: the links `explain` prints, and the site's canonical
+# URLs and sitemap. The default is `make serve`'s address; set it when publishing.
+SITE_URL = _env("DBCONN_SITE_URL", "http://127.0.0.1:8000/").rstrip("/") + "/"
+
 
 def account(role: str | Account) -> Account:
     """The lab's account for a role name; an Account is returned as it is."""

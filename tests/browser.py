@@ -52,3 +52,16 @@ def first_result(page, base_url: str, query: str, timeout_ms: int = 10_000) -> s
     page.goto(f"{base_url}search.html?q={quote(query)}")
     page.wait_for_selector(".pagefind-ui__result-link", timeout=timeout_ms)
     return page.eval_on_selector(".pagefind-ui__result-link", "link => link.getAttribute('href')")
+
+
+SEARCH_BOX = "#site-search-input"
+RESULT_LINK = ".search-result__link"
+
+
+def search(page, base_url: str, text: str, timeout_ms: int = 10_000) -> list[str]:
+    """Paste `text` into the search page's box, as a reader does, and return the result
+    links in order (the recognised error's section first, when there is one)."""
+    page.goto(f"{base_url}search.html")
+    page.fill(SEARCH_BOX, text)
+    page.wait_for_selector("#site-search[data-state=done]", timeout=timeout_ms)
+    return page.eval_on_selector_all(RESULT_LINK, "links => links.map(a => a.href)")

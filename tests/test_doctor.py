@@ -1,4 +1,4 @@
-"""`python -m dbconn doctor` and `explain`, run as a reader runs them, against real servers."""
+"""`python -m dbconn doctor`, run as a reader runs it, against real servers."""
 
 from __future__ import annotations
 
@@ -113,34 +113,3 @@ def test_cannot_connect_is_one_line_and_exit_2(target, expected):
     result = run("-m", "dbconn", "doctor", "--url", target())
     assert result.returncode == 2
     assert expected in one_line_error(result)
-
-
-def test_explain_reads_a_traceback_on_stdin():
-    traceback = (
-        'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\n'
-        "sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) (1226, \"User 'app' has exceeded "
-        "the 'max_user_connections' resource (current value: 30)\")\n"
-    )
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "dbconn", "explain"], input=traceback, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0
-    assert result.stdout.startswith("1226 ER_USER_LIMIT_REACHED")
-    assert result.stdout.strip().endswith("docs/errors/1226.html")
-
-
-@pytest.mark.parametrize("text, code", [
-    ("ERROR 2013 (HY000): Lost connection to MySQL server during query", 2013),
-    ("MySQL server has gone away", 2006),
-    ("(4031, 'The client was disconnected by the server because of inactivity.')", 4031),
-    ("(1040, 'Too many connections')", 1040),
-])
-def test_explain_knows_codes_and_messages(text, code):
-    result = run("-m", "dbconn", "explain", text)
-    assert result.returncode == 0 and result.stdout.startswith(f"{code} ")
-
-
-def test_explain_says_when_it_does_not_know():
-    assert "no MySQL error code" in one_line_error(run("-m", "dbconn", "explain", "KeyError: 'x'"))

@@ -125,9 +125,11 @@ def test_each_error_has_its_diagram_and_timelines_with_alt_text(site, code, note
     assert len(diagrams) == 1 and len(diagrams[0][1]) > 100, diagrams
     assert (site / "docs" / "errors" / diagrams[0][0]).resolve().exists()
     page = (site / "notebooks" / f"{notebook}.html").read_text()
-    timelines = re.findall(r'<img class="timeline" src="data:image/png;base64,[^"]+" alt="([^"]+)"', page)
+    timelines = re.findall(r'<a class="image-full" href="([^"]+)"><img class="timeline" src="([^"]+)"[^>]* alt="([^"]+)"',
+                           page)
     assert len(timelines) == pictures
-    for alt in timelines:  # written from the recording: it names times measured in this build
+    for href, src, alt in timelines:  # written from the recording: it names times measured in this build
+        assert href == src and (site / "notebooks" / src).resolve().exists(), "a file, opened full size on tap"
         assert re.search(r"At \d+\.\d\d s: ", alt) or "closed connection" in alt, alt
 
 
@@ -248,7 +250,8 @@ def page(browser):
 
 @pytest.mark.parametrize("query, expected", QUERIES, ids=[q for q, _ in QUERIES])
 def test_search_puts_the_expected_page_first(page, base_url, query, expected):
-    assert first_result(page, base_url, query).endswith("/" + expected)
+    found = first_result(page, base_url, query)
+    assert (found if "#" in expected else urlsplit(found).path).endswith("/" + expected)
 
 
 def test_sidebar_search_box_uses_pagefind(page, base_url):
@@ -256,18 +259,19 @@ def test_sidebar_search_box_uses_pagefind(page, base_url):
     page.fill("input[name=q]", "2006")
     page.press("input[name=q]", "Enter")
     page.wait_for_selector(".pagefind-ui__result-link", timeout=10_000)
-    assert page.eval_on_selector(".pagefind-ui__result-link", "a => a.getAttribute('href')").endswith("2006.html")
+    href = page.eval_on_selector(".pagefind-ui__result-link", "a => a.getAttribute('href')")
+    assert urlsplit(href).path.endswith("2006.html")
 
 
 def test_search_opened_from_disk_sends_an_error_code_to_its_page(page, site):
     page.goto((site / "search.html").as_uri() + "?q=2013")
-    page.wait_for_url("**/docs/errors/2013.html", timeout=10_000)
+    page.wait_for_url("**/docs/errors/2013.html#find-the-cause", timeout=10_000)
 
 
 @pytest.mark.parametrize("code", ["1226", "2006", "2013"])
 def test_short_error_url_reaches_its_page(page, base_url, code):
     page.goto(f"{base_url}errors/{code}")
-    page.wait_for_url(f"**/docs/errors/{code}.html", timeout=10_000)
+    page.wait_for_url(f"**/docs/errors/{code}.html#*", timeout=10_000)
     assert code in page.title()
 
 
@@ -398,3 +402,237 @@ def test_screenshots_for_a_person_to_look_at(page, base_url):
             page.wait_for_selector(".pagefind-ui__result-link", timeout=10_000)
         page.screenshot(path=str(out / f"{name}.png"), full_page=False)
         assert (out / f"{name}.png").stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------- the error catalogue on the site
+
+import json  # noqa: E402
+
+import error_corpus  # noqa: E402
+from browser import search  # noqa: E402
+
+from dbconn import errors, settings  # noqa: E402
+from dbconn import site as site_parts  # noqa: E402
+
+
+def test_every_catalogue_section_exists_in_the_built_pages(site):
+    assert not site_parts.missing_sections(site)
+
+
+def test_landing_table_comes_from_the_catalogue_most_common_first(site):
+    page = (site / "index.html").read_text()
+    covered, not_covered = re.findall(r"<tbody>(.*?)</tbody>", page, re.S)[:2]
+    words = lambda markup: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", markup)).split())  # noqa: E731
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", covered, re.S)
+    assert words(rows[0]).startswith("2006 MySQL server has gone away"), "the most common error comes first"
+    for entry in errors.CATALOGUE:
+        table = covered if entry.page else not_covered
+        assert " ".join(entry.title.split()) in words(table), entry.key
+        if entry.page:
+            assert f'href="{entry.page}.html#{entry.section}"' in table, entry.key
+        else:
+            assert f'href="{entry.reference}"' in table, entry.key
+
+
+def test_short_urls_follow_the_catalogue(site):
+    folders = {path.name for path in (site / "errors").iterdir()}
+    assert folders == {entry.key for entry in errors.CATALOGUE}
+    for entry in errors.CATALOGUE:
+        stub = (site / "errors" / entry.key / "index.html").read_text()
+        if entry.page:
+            assert f'url=../../{entry.page}.html#{entry.section}"' in stub, entry.key
+        else:
+            assert "not covered here yet" in stub and f'href="{entry.reference}"' in stub, entry.key
+
+
+def test_the_shipped_recogniser_answers_as_explain_does_on_every_corpus_text(page, base_url):
+    """The JSON and the JavaScript the site serves, run in the browser on every text of the
+    corpus, give the same answer as dbconn.errors.recognise (what `explain` prints)."""
+    page.goto(base_url + "search.html")
+    shipped = page.evaluate("() => window.ERROR_CATALOGUE")
+    assert {k: v for k, v in shipped.items() if k != "names"} == json.loads(json.dumps(errors.export()))
+    pastes = error_corpus.load()
+    answers = page.evaluate("texts => texts.map(t => window.ErrorRecogniser.recognise(t))", [p.text for p in pastes])
+    different = []
+    for paste, answer in zip(pastes, answers):
+        expected = errors.recognise(paste.text)
+        if answer != (expected and expected.as_dict()):
+            different.append(f"{paste.source}: explain {expected and expected.key}, browser {answer and answer['key']}")
+    assert not different, "\n".join(different)
+
+
+def _corpus(expected: str, holding: str) -> str:
+    return next(p.text for p in error_corpus.load() if p.expected == expected and holding in p.text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (_corpus("2006", "ForkPoolWorker"), "docs/errors/2006.html#find-the-cause"),
+    (_corpus("2013", "The above exception was the direct cause"), "docs/errors/2013.html#find-the-cause"),
+    (_corpus("4031", "pony/orm"), "docs/errors/2006.html#which-server-says-what"),
+    (_corpus("PendingRollbackError", "_revalidate_connection"), errors.BY_KEY["PendingRollbackError"].reference),
+], ids=["celery-2006", "flask-2013", "mysql8-4031", "sqlalchemy-pending-rollback"])
+def test_a_pasted_traceback_finds_its_section_first(page, base_url, text, expected):
+    links = search(page, base_url, text)
+    expected = expected if expected.startswith("https://") else base_url + expected
+    assert links and links[0] == expected
+    assert page.inner_text(".search-result--recognised").startswith("Recognised: ")
+
+
+def test_a_long_title_drops_the_words_no_page_has(page, base_url):
+    links = search(page, base_url, "celery worker loses pool_recycle connections aiomysqlx quxbazqq after hours")
+    assert links, "the words that are on pages still find them"
+    status = page.inner_text(".site-search__status")
+    assert "no page has" in status and "“aiomysqlx”" in status and "“quxbazqq”" in status
+
+
+@pytest.mark.parametrize("word", ["banana", "xyzzy", "qwertyuiop"])
+def test_a_word_on_no_page_finds_nothing(page, base_url, word):
+    assert search(page, base_url, word) == []
+    assert page.inner_text(".site-search__status") == f"No page covers “{word}”."
+
+
+READABILITY = """() => {
+  const rgb = s => s.match(/[\\d.]+/g).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const background = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+                             if (c.length < 4 || c[3] > 0) return c; } return [255, 255, 255]; };
+  const ratio = el => { const [x, y] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))].sort((p, q) => q - p);
+                        return (x + 0.05) / (y + 0.05); };
+  const worst = {};
+  for (const [name, selector] of Object.entries({query: "#site-search-input", status: ".site-search__status",
+       title: ".search-result__link", excerpt: ".search-result__excerpt", highlight: ".search-result mark",
+       recognised: ".search-result__kicker"})) {
+    const found = [...document.querySelectorAll(selector)];
+    if (found.length) worst[name] = Math.min(...found.map(ratio));
+  }
+  return worst;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_search_is_readable_in_light_and_dark(browser, base_url, scheme):
+    context = browser.new_context(color_scheme=scheme)
+    page = context.new_page()
+    try:  # a recognised error, then the pages about it, with the words found highlighted
+        search(page, base_url, "pymysql.err.OperationalError: (2006, 'MySQL server has gone away')")
+        ratios = page.evaluate(READABILITY)
+        assert set(ratios) >= {"query", "status", "title", "excerpt", "highlight", "recognised"}, ratios
+        low = {name: round(r, 2) for name, r in ratios.items() if r < 4.5}
+        assert not low, f"{scheme}: below 4.5:1: {low}"
+    finally:
+        context.close()
+
+
+def test_result_titles_look_like_links(page, base_url):
+    search(page, base_url, "gone away")
+    title = page.eval_on_selector(".search-result__link", """a => ({underline: getComputedStyle(a).textDecorationLine,
+        colour: getComputedStyle(a).color, text: getComputedStyle(document.body).color})""")
+    assert "underline" in title["underline"] and title["colour"] != title["text"]
+
+
+def test_search_page_loads_only_what_it_uses(browser, base_url):
+    """No Sphinx search over HTTP, and under 300 KiB for a search and its results."""
+    context = browser.new_context()
+    page = context.new_page()
+    sizes = {}
+    page.on("requestfinished", lambda request: sizes.__setitem__(request.url, request.sizes()["responseBodySize"]))
+    try:
+        page.goto(base_url + "search.html?q=2006")
+        page.wait_for_selector("#site-search[data-state=done]")
+        page.wait_for_load_state("networkidle")
+    finally:
+        context.close()
+    assert not [url for url in sizes if re.search(r"searchtools|searchindex|language_data|pagefind-ui", url)]
+    assert sum(sizes.values()) < 300 * 1024, sorted(sizes.items(), key=lambda item: -item[1])
+
+
+# --------------------------------------------------------------------------- reading on any screen
+
+CLIPPED = """() => {
+  const width = document.documentElement.clientWidth;
+  const name = el => el.tagName.toLowerCase() + "." + [...el.classList].join(".") + " '" + el.textContent.trim().slice(0, 40) + "'";
+  const scrolls = el => /auto|scroll/.test(getComputedStyle(el).overflowX);
+  const problems = [];
+  if (document.documentElement.scrollWidth > width + 1) problems.push(`the page scrolls sideways (${document.documentElement.scrollWidth} px)`);
+  for (const el of document.querySelectorAll("article[role=main] *")) {
+    const style = getComputedStyle(el);
+    if (style.display === "none" || el.closest(".headerlink, .visually-hidden, [hidden]")) continue;
+    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
+      if (/hidden|clip/.test(style.overflowX)) problems.push("cut off: " + name(el));
+      else if (scrolls(el) && !(el.classList.contains("is-scrollable") && el.tabIndex >= 0)) problems.push("scrolls, with no cue or no keyboard focus: " + name(el));
+    }
+    const box = el.getBoundingClientRect();
+    if (box.width > 0 && box.right > width + 1) {
+      let parent = el.parentElement;
+      while (parent && !scrolls(parent)) parent = parent.parentElement;
+      if (!parent || !parent.closest("article")) problems.push("off the screen: " + name(el));
+    }
+  }
+  return problems;
+}"""
+
+
+def test_no_page_content_is_cut_off_on_a_phone(browser, base_url, site):
+    """390 px wide: text wraps, or scrolls in a box that shows it scrolls and takes focus."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    problems = []
+    try:
+        for path, _ in _pages(site):
+            relative = path.relative_to(site).as_posix()
+            if relative.startswith(("errors/", "genindex", "search")):
+                continue
+            page.goto(base_url + relative)
+            page.wait_for_load_state("load")
+            problems += [f"{relative}: {problem}" for problem in page.evaluate(CLIPPED)]
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_section_list_is_visible_on_a_laptop_screen(browser, base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(base_url + "docs/errors/2006.html")
+        toc = page.locator(".toc-drawer a[href='#find-the-cause']")
+        assert toc.is_visible()
+        box = toc.bounding_box()
+        assert box["x"] > 640 and box["x"] + box["width"] <= 1280, box
+    finally:
+        context.close()
+
+
+def test_diagrams_and_charts_open_full_size(site):
+    for path, parser in _pages(site):
+        page = path.read_text()
+        assert "data:image" not in page, f"{path.name}: an image inside the page (Pagefind stores it as metadata)"
+        for src in re.findall(r'<img [^>]*class="(?:graphviz|timeline)"[^>]*>', page):
+            link = re.search(r'<a class="image-full" href="([^"]+)">' + re.escape(src), page)
+            assert link and (path.parent / unquote(link.group(1))).exists(), f"{path.name}: {src[:80]}"
+
+
+def test_every_page_is_described_for_search_engines(site):
+    base = settings.SITE_URL
+    assert (site / "robots.txt").read_text().splitlines()[-1] == f"Sitemap: {base}sitemap.xml"
+    sitemap = (site / "sitemap.xml").read_text()
+    assert (site / "favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"
+    for path, _ in _pages(site):
+        relative = path.relative_to(site).as_posix()
+        if relative.startswith(("errors/", "genindex", "search")):
+            continue
+        page = path.read_text()
+        description = re.search(r'<meta name="description" content="([^"]+)"', page)
+        assert description and 50 <= len(html.unescape(description.group(1))) <= 170, relative
+        assert re.search(r'rel="(shortcut )?icon"', page) and f'<link rel="canonical" href="{base}{relative}"' in page, \
+            relative
+        assert f"<loc>{base}{relative}</loc>" in sitemap, relative
+
+
+def test_theme_markup_passes_accessibility_rules(site):
+    """Sidebar captions are headings with a level; no table header cell is empty."""
+    for path, _ in _pages(site):
+        page = path.read_text()
+        assert not re.search(r'role="heading"(?![^>]*aria-level)', page), path.name
+        assert not re.search(r'<th class="head">(<p></p>)?</th>', page), path.name
