@@ -27,6 +27,7 @@ from .drivers import DRIVERS, Driver
 
 IDLE = 1.6  # seconds asleep past a 1-second wait_timeout (the server checks about once a second)
 KILL_AFTER = 0.3  # seconds into a query before it is killed
+TABLE_ROWS = 100_000  # rows of the run's large table
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,50 @@ def slow_reader(lab: Lab):
         return error, Outcome.of(_select_1(s))
 
 
+# --- one connection, two threads: thread 1 reads a large result, thread 2 sends a query ----
+
+
+def _stream_rows(session, sql: str):
+    """A large result's rows, read from the socket as they are fetched."""
+    if session.via == "driver":
+        cur = session.driver.streaming_cursor(session.conn)
+        cur.execute(sql)
+        return iter(cur.fetchone, None)
+    return iter(session.conn.execution_options(stream_results=True).exec_driver_sql(sql))
+
+
+def _shared_by_two_threads(lab: Lab, pause: bool):
+    """Thread 1 reads a large result; once its first row is in, thread 2 sends a query on
+    the same connection. pause: thread 1 waits until thread 2's call returns (the order is
+    then certain); else it keeps reading meanwhile. Returns (thread 2's call, or thread 1's
+    read if that is what failed; the next call on the connection once both are done)."""
+    with lab.session() as s:
+        second: dict[str, Outcome] = {}
+        other = threading.Thread(target=lambda: second.update(outcome=Outcome.of(_select_1(s))))
+        counted = [0]
+
+        def read_all():
+            for _ in _stream_rows(s, f"SELECT id, payload FROM `{lab.table}`"):
+                counted[0] += 1
+                if counted[0] == 1:
+                    other.start()
+                    if pause:
+                        other.join()
+
+        reading = Outcome.of(read_all)
+        if other.ident is not None:
+            other.join()
+        outcome = second.get("outcome", reading)
+        if outcome.worked and not reading.worked:
+            outcome = reading
+        elif outcome.worked and counted[0] < TABLE_ROWS:
+            outcome = replace(outcome, note=f"no error, but thread 1 got {counted[0]:,} of its {TABLE_ROWS:,} rows")
+        elif outcome.worked and lab.via == "SQLAlchemy" and not s.engine.dialect.supports_server_side_cursors:
+            outcome = replace(outcome, note="this dialect cannot stream: thread 1's whole result was read "
+                                            "before thread 2 ran")
+        return outcome, Outcome.of(_select_1(s))
+
+
 @dataclass(frozen=True)
 class Scenario:
     key: str
@@ -287,6 +332,8 @@ class Scenario:
             return True
         if outcome.code in self.also:
             return True
+        if self.family == "shared":  # whatever the driver raises: there is no code for it
+            return not outcome.worked
         if self.family == "disconnect":
             return outcome.disconnect
         return outcome.code in FAMILIES[self.family]
@@ -308,6 +355,10 @@ SCENARIOS = (
     Scenario("read_timeout", "read_timeout=1 and SELECT SLEEP(2)", "2013", "timeout", read_timeout),
     Scenario("net_write_timeout", "net_write_timeout=1 and a reader that pauses 2.5 s", "2013", "disconnect",
              slow_reader),
+    Scenario("threads_reading", "two threads, one connection: a query sent while the other thread reads a result",
+             "2014", "shared", functools.partial(_shared_by_two_threads, pause=False)),
+    Scenario("threads_waiting", "two threads, one connection: a query sent while the other thread's result "
+             "waits to be read", "2014", "shared", functools.partial(_shared_by_two_threads, pause=True)),
 )
 
 
@@ -526,7 +577,7 @@ def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS, vias=("driver", "SQLA
     import sqlalchemy
 
     start = time.monotonic()
-    table = tables.numbered_table("matrix", rows=100_000, payload_bytes=200)
+    table = tables.numbered_table("matrix", rows=TABLE_ROWS, payload_bytes=200)
     try:
         with _quiet_lost_streams(), ThreadPoolExecutor(workers) as pool:
             scenario_runs = [pool.submit(run_one, s, d, v, table) for s in scenarios for d in drivers for v in vias]
@@ -555,6 +606,11 @@ def _said(outcome: Outcome) -> str:
     code = "" if outcome.code is None else f" {outcome.code}"
     message = f": {_cell(outcome.message)}" if outcome.message else ""
     return f"`{outcome.exception}{code}`{message}"
+
+
+def _code_or_class(outcome: Outcome) -> str:
+    """The error's code, or its class's name when it has none (PyMySQL's InternalError)."""
+    return str(outcome.code) if outcome.code is not None else outcome.exception.split(" ")[0].rsplit(".", 1)[-1]
 
 
 def _pool_keeps_it(result: Result) -> str:
@@ -589,7 +645,7 @@ def render_markdown(report: Report) -> str:
         codes = []
         for driver in drivers:
             (r,) = [r for r in report.results if r.scenario == scenario and r.driver == driver and r.via == "driver"]
-            codes.append("not run" if r.skipped else "none" if r.error.worked else f"`{r.error.code}`")
+            codes.append("not run" if r.skipped else "none" if r.error.worked else f"`{_code_or_class(r.error)}`")
         out.append(f"| {_cell(scenario.title)} | {{doc}}`{scenario.page} </docs/errors/{scenario.page}>` | "
                    + " | ".join(codes) + " |")
     out += ["```", "", "## Scenario by scenario", ""]
