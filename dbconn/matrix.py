@@ -21,9 +21,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from . import accounts, example, server, tables
+from . import accounts, aio, example, server, tables
 from .connection import connect
-from .drivers import DRIVERS, Driver
+from .drivers import ASYNC_DRIVERS, DRIVERS, Driver, NotSupported
 
 IDLE = 1.6  # seconds asleep past a 1-second wait_timeout (the server checks about once a second)
 KILL_AFTER = 0.3  # seconds into a query before it is killed
@@ -288,12 +288,12 @@ def _stream_rows(session, sql: str):
 
 def _shared_by_two_threads(lab: Lab, pause: bool):
     """Thread 1 reads a large result; once its first row is in, thread 2 sends a query on
-    the same connection. pause: thread 1 waits until thread 2's call returns (the order is
+    the same connection (with an asyncio driver: task 1 and task 2). pause: thread 1 waits until thread 2's call returns (the order is
     then certain); else it keeps reading meanwhile. Returns (thread 2's call, or thread 1's
     read if that is what failed; the next call on the connection once both are done)."""
     with lab.session() as s:
         second: dict[str, Outcome] = {}
-        other = threading.Thread(target=lambda: second.update(outcome=Outcome.of(_select_1(s))))
+        other = aio.Beside(lambda: second.update(outcome=Outcome.of(_select_1(s))), in_loop=lab.driver.is_async)
         counted = [0]
 
         def read_all():
@@ -305,16 +305,17 @@ def _shared_by_two_threads(lab: Lab, pause: bool):
                         other.join()
 
         reading = Outcome.of(read_all)
-        if other.ident is not None:
+        if other.started:
             other.join()
         outcome = second.get("outcome", reading)
         if outcome.worked and not reading.worked:
             outcome = reading
         elif outcome.worked and counted[0] < TABLE_ROWS:
-            outcome = replace(outcome, note=f"no error, but thread 1 got {counted[0]:,} of its {TABLE_ROWS:,} rows")
+            first = "task 1" if lab.driver.is_async else "thread 1"
+            outcome = replace(outcome, note=f"no error, but {first} got {counted[0]:,} of its {TABLE_ROWS:,} rows")
         elif outcome.worked and lab.via == "SQLAlchemy" and not s.engine.dialect.supports_server_side_cursors:
-            outcome = replace(outcome, note="this dialect cannot stream: thread 1's whole result was read "
-                                            "before thread 2 ran")
+            outcome = replace(outcome, note="this dialect cannot stream: the first one's whole result was "
+                                            "read before the second query ran")
         return outcome, Outcome.of(_select_1(s))
 
 
@@ -355,10 +356,10 @@ SCENARIOS = (
     Scenario("read_timeout", "read_timeout=1 and SELECT SLEEP(2)", "2013", "timeout", read_timeout),
     Scenario("net_write_timeout", "net_write_timeout=1 and a reader that pauses 2.5 s", "2013", "disconnect",
              slow_reader),
-    Scenario("threads_reading", "two threads, one connection: a query sent while the other thread reads a result",
-             "2014", "shared", functools.partial(_shared_by_two_threads, pause=False)),
-    Scenario("threads_waiting", "two threads, one connection: a query sent while the other thread's result "
-             "waits to be read", "2014", "shared", functools.partial(_shared_by_two_threads, pause=True)),
+    Scenario("threads_reading", "two threads (asyncio: tasks), one connection: a query sent while the other "
+             "reads a result", "2014", "shared", functools.partial(_shared_by_two_threads, pause=False)),
+    Scenario("threads_waiting", "two threads (asyncio: tasks), one connection: a query sent while the other's "
+             "result waits to be read", "2014", "shared", functools.partial(_shared_by_two_threads, pause=True)),
 )
 
 
@@ -367,11 +368,16 @@ def _reconnect_wrapper():
     return example("reconnect_wrapper")
 
 
+def _as_driver_needs(driver: Driver, function: Callable, *args):
+    """function(*args), on an event loop of its own for an asyncio driver (dbconn/aio.py)."""
+    return aio.run(function, *args) if driver.is_async else function(*args)
+
+
 def run_one(scenario: Scenario, driver: Driver, via: str, table: str) -> Result:
     start = time.monotonic()
     try:
-        error, next_call = scenario.run(Lab(driver, via, table))
-    except server.ServerError as exc:
+        error, next_call = _as_driver_needs(driver, scenario.run, Lab(driver, via, table))
+    except (server.ServerError, NotSupported) as exc:
         return Result(scenario, driver, via, Outcome(), Outcome(), 0.0, skipped=str(exc))
     return Result(scenario, driver, via, error, next_call, time.monotonic() - start)
 
@@ -435,7 +441,7 @@ def reconnecting_ping(lab: Lab) -> Outcome:
 # The check-then-replace idiom of each driver, from examples/.
 ALIVE_EXAMPLE = {"pymysql": "ping_before_use", "MySQLdb": "ping_mysqlclient", "mysql.connector": "ping_mysql_connector"}
 # What the tables are made from (conf.py rebuilds the driver page when one changes).
-SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "examples/reconnect_wrapper.py",
+SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "dbconn/aio.py", "examples/reconnect_wrapper.py",
            *(f"examples/{name}.py" for name in ALIVE_EXAMPLE.values())]
 
 
@@ -500,6 +506,7 @@ class Fix:
     works: bool = True  # False: the row shows what fails (the control, a bare ping)
     fails_with: dict = field(default_factory=dict)  # driver module -> why it is known to fail with it
     main_thread: bool = False  # records warnings, which is process-wide state
+    asyncio_too: bool = True  # also run with the asyncio drivers (not their pings: the asyncio page has none)
 
     def describe(self, driver: Driver) -> str:
         if self.key == "reconnecting_ping":
@@ -510,9 +517,10 @@ class Fix:
 
 
 FIXES = (
-    Fix("ping", "`conn.ping()` on a dead connection", ping_dead, works=False),
-    Fix("reconnecting_ping", "the driver's reconnecting ping", reconnecting_ping, main_thread=True),
-    Fix("alive", "check, then replace", alive_example),
+    Fix("ping", "`conn.ping()` on a dead connection", ping_dead, works=False, asyncio_too=False),
+    Fix("reconnecting_ping", "the driver's reconnecting ping", reconnecting_ping, main_thread=True,
+        asyncio_too=False),
+    Fix("alive", "check, then replace", alive_example, asyncio_too=False),
     Fix("wrapper", "`ReconnectingConnection.read()` from `examples/reconnect_wrapper.py`", reconnect_wrapper),
     Fix("rollback", "SQLAlchemy: after the error, `conn.rollback()`, then the same `Connection`", rollback_then_retry,
         fails_with={"mysql.connector": "SQLAlchemy's dialect looks for the message \"MySQL Connection not "
@@ -540,7 +548,11 @@ class FixResult:
 
 
 def check_fix(fix: Fix, driver: Driver) -> FixResult:
-    return FixResult(fix, driver, fix.run(Lab(driver, "driver", table="")))
+    return FixResult(fix, driver, _as_driver_needs(driver, fix.run, Lab(driver, "driver", table="")))
+
+
+def applies(fix: Fix, driver: Driver) -> bool:
+    return fix.asyncio_too or not driver.is_async
 
 
 @contextlib.contextmanager
@@ -571,7 +583,8 @@ class Report:
     seconds: float
 
 
-def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS, vias=("driver", "SQLAlchemy"), workers: int = 16) -> Report:
+def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS + ASYNC_DRIVERS, vias=("driver", "SQLAlchemy"),
+        workers: int = 16) -> Report:
     """Every scenario x driver x way in, and every fix x driver, side by side (each waits
     on the server, not the CPU); the fixes that record warnings run in this thread."""
     import sqlalchemy
@@ -582,10 +595,10 @@ def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS, vias=("driver", "SQLA
         with _quiet_lost_streams(), ThreadPoolExecutor(workers) as pool:
             scenario_runs = [pool.submit(run_one, s, d, v, table) for s in scenarios for d in drivers for v in vias]
             fix_runs = {(f.key, d.name): pool.submit(check_fix, f, d)
-                        for f in fixes if not f.main_thread for d in drivers}
-            here = {(f.key, d.name): check_fix(f, d) for f in fixes if f.main_thread for d in drivers}
+                        for f in fixes if not f.main_thread for d in drivers if applies(f, d)}
+            here = {(f.key, d.name): check_fix(f, d) for f in fixes if f.main_thread for d in drivers if applies(f, d)}
             fix_results = [here.get((f.key, d.name)) or fix_runs[f.key, d.name].result()
-                           for f in fixes for d in drivers]
+                           for f in fixes for d in drivers if applies(f, d)]
             results = [f.result() for f in scenario_runs]
     finally:
         tables.drop_table(table)
