@@ -117,6 +117,10 @@ def test_the_async_drivers_raise_what_the_asyncio_page_says(report):
     assert idle["asyncmy"].error.exception == "asyncmy.errors.OperationalError"
     for name in ("aiomysql", "asyncmy"):
         assert idle[name].error.disconnect, idle[name]
+    # aiomysql's "already dead": a message that looks like a code, and is not one.
+    assert idle["aiomysql"].next_call.code is None and "(0, 'Not connected')" in idle["aiomysql"].next_call.message
+    (timed_out,) = results(report, scenario=SCENARIO["read_timeout"], driver=drivers.ASYNCMY, via="driver")
+    assert timed_out.error.code == 2013 and "read timeout" in timed_out.error.message
     for key in ("pre_ping", "recycle"):
         assert {fr.driver.name for fr in fix_results(report, key) if fr.outcome.worked} >= {"aiomysql", "asyncmy"}
 
