@@ -288,9 +288,10 @@ def _stream_rows(session, sql: str):
 
 def _shared_by_two_threads(lab: Lab, pause: bool):
     """Thread 1 reads a large result; once its first row is in, thread 2 sends a query on
-    the same connection (with an asyncio driver: task 1 and task 2). pause: thread 1 waits until thread 2's call returns (the order is
-    then certain); else it keeps reading meanwhile. Returns (thread 2's call, or thread 1's
-    read if that is what failed; the next call on the connection once both are done)."""
+    the same connection (with an asyncio driver: task 1 and task 2). pause: thread 1 waits
+    until thread 2's call returns (the order is then certain); else it keeps reading
+    meanwhile. Returns (thread 2's call, or thread 1's read if that is what failed; the
+    next call on the connection once both are done)."""
     with lab.session() as s:
         second: dict[str, Outcome] = {}
         other = aio.Beside(lambda: second.update(outcome=Outcome.of(_select_1(s))), in_loop=lab.driver.is_async)

@@ -12,7 +12,7 @@ Run: python examples/threads_own_connection.py  (connection settings: MYSQL_* en
 import os
 import queue
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pymysql
 
@@ -39,15 +39,13 @@ def worker(jobs, answers):
 def run(jobs_to_do, threads=4):
     """Answer every job with `threads` worker threads; returns {job: connection id}."""
     jobs, answers = queue.Queue(), queue.Queue()
-    workers = [threading.Thread(target=worker, args=(jobs, answers)) for _ in range(threads)]
-    for thread in workers:
-        thread.start()
     for job in jobs_to_do:
         jobs.put(job)
-    for _ in workers:
+    for _ in range(threads):
         jobs.put(None)  # one "stop" per thread
-    for thread in workers:
-        thread.join()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for running in [pool.submit(worker, jobs, answers) for _ in range(threads)]:
+            running.result()  # a worker's error (it could not connect, say) is raised here
     return dict(answers.get() for _ in range(answers.qsize()))
 
 

@@ -195,12 +195,13 @@ QUERIES = [
     ("has exceeded the 'max_user_connections' resource", ERRORS + "1226.html"),
     ("Lost connection to MySQL server during query", ERRORS + "2013.html"),
     ("Too many connections", ERRORS + "1226.html"),
-    ("InterfaceError", ERRORS + "2006.html"),
+    # InterfaceError(0, '') on every call is the "never recovers" page's subject (it links 2006 for the first error).
+    ("InterfaceError", ERRORS + "pending-rollback.html"),
     ("pool_recycle", ERRORS + "2006.html"),
     ("pool_pre_ping", ERRORS + "2006.html"),
     ("wait_timeout", "docs/doctor.html"),  # reads your server's wait_timeout, prints pool_recycle
     ("CONN_MAX_AGE", ERRORS + "2006.html"),
-    ("close_old_connections", ERRORS + "2006.html"),
+    ("close_old_connections", "docs/frameworks/celery.html"),  # around every task; 2006 has the command's case
     ("SSCursor", ERRORS + "2013.html"),
     ("keyset pagination", "notebooks/2013-lost-connection-during-query.html"),  # its "Fix 1", run and plotted
     ("net_write_timeout", "notebooks/2013-lost-connection-during-query.html"),
