@@ -31,6 +31,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "Installing mysqlclient's build needs with apt-get ..." && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MYSQLCLIENT_BUILD) >/dev/null; } || \
 	  { echo "error: pip cannot build mysqlclient here: install $(MYSQLCLIENT_BUILD) (apt) or the MySQL client headers"; exit 1; }
+	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo "Installing redis-server (the Celery notebook's broker) with apt-get ..." && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || \
+	  { echo "error: the Celery notebook needs redis-server: install it (apt-get install redis-server)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
 	@touch $@

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from . import accounts, example, server, tables
+from . import accounts, aio, example, server, tables
 from .connection import connect
-from .drivers import DRIVERS, Driver
+from .drivers import ASYNC_DRIVERS, DRIVERS, Driver, NotSupported
 from .faults import FaultProxy
 
 IDLE = 1.6  # seconds asleep past a 1-second wait_timeout (the server checks about once a second)
 KILL_AFTER = 0.3  # seconds into a query before it is killed
+TABLE_ROWS = 100_000  # rows of the run's large table
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,52 @@ def slow_reader(lab: Lab):
         return error, Outcome.of(_select_1(s))
 
 
+# --- one connection, two threads: thread 1 reads a large result, thread 2 sends a query ----
+
+
+def _stream_rows(session, sql: str):
+    """A large result's rows, read from the socket as they are fetched."""
+    if session.via == "driver":
+        cur = session.driver.streaming_cursor(session.conn)
+        cur.execute(sql)
+        return iter(cur.fetchone, None)
+    return iter(session.conn.execution_options(stream_results=True).exec_driver_sql(sql))
+
+
+def _shared_by_two_threads(lab: Lab, pause: bool):
+    """Thread 1 reads a large result; once its first row is in, thread 2 sends a query on
+    the same connection (with an asyncio driver: task 1 and task 2). pause: thread 1 waits
+    until thread 2's call returns (the order is then certain); else it keeps reading
+    meanwhile. Returns (thread 2's call, or thread 1's read if that is what failed; the
+    next call on the connection once both are done)."""
+    with lab.session() as s:
+        second: dict[str, Outcome] = {}
+        other = aio.Beside(lambda: second.update(outcome=Outcome.of(_select_1(s))), in_loop=lab.driver.is_async)
+        counted = [0]
+
+        def read_all():
+            for _ in _stream_rows(s, f"SELECT id, payload FROM `{lab.table}`"):
+                counted[0] += 1
+                if counted[0] == 1:
+                    other.start()
+                    if pause:
+                        other.join()
+
+        reading = Outcome.of(read_all)
+        if other.started:
+            other.join()
+        outcome = second.get("outcome", reading)
+        if outcome.worked and not reading.worked:
+            outcome = reading
+        elif outcome.worked and counted[0] < TABLE_ROWS:
+            first = "task 1" if lab.driver.is_async else "thread 1"
+            outcome = replace(outcome, note=f"no error, but {first} got {counted[0]:,} of its {TABLE_ROWS:,} rows")
+        elif outcome.worked and lab.via == "SQLAlchemy" and not s.engine.dialect.supports_server_side_cursors:
+            outcome = replace(outcome, note="this dialect cannot stream: the first one's whole result was "
+                                            "read before the second query ran")
+        return outcome, Outcome.of(_select_1(s))
+
+
 @dataclass(frozen=True)
 class Scenario:
     key: str
@@ -288,6 +335,8 @@ class Scenario:
             return True
         if outcome.code in self.also:
             return True
+        if self.family == "shared":  # whatever the driver raises: there is no code for it
+            return not outcome.worked
         if self.family == "disconnect":
             return outcome.disconnect
         return outcome.code in FAMILIES[self.family]
@@ -309,6 +358,10 @@ SCENARIOS = (
     Scenario("read_timeout", "read_timeout=1 and SELECT SLEEP(2)", "2013", "timeout", read_timeout),
     Scenario("net_write_timeout", "net_write_timeout=1 and a reader that pauses 2.5 s", "2013", "disconnect",
              slow_reader),
+    Scenario("threads_reading", "two threads (asyncio: tasks), one connection: a query sent while the other "
+             "reads a result", "2014", "shared", functools.partial(_shared_by_two_threads, pause=False)),
+    Scenario("threads_waiting", "two threads (asyncio: tasks), one connection: a query sent while the other's "
+             "result waits to be read", "2014", "shared", functools.partial(_shared_by_two_threads, pause=True)),
 )
 
 
@@ -367,11 +420,16 @@ def _reconnect_wrapper():
     return example("reconnect_wrapper")
 
 
+def _as_driver_needs(driver: Driver, function: Callable, *args):
+    """function(*args), on an event loop of its own for an asyncio driver (dbconn/aio.py)."""
+    return aio.run(function, *args) if driver.is_async else function(*args)
+
+
 def run_one(scenario: Scenario, driver: Driver, via: str, table: str) -> Result:
     start = time.monotonic()
     try:
-        error, next_call = scenario.run(Lab(driver, via, table))
-    except server.ServerError as exc:
+        error, next_call = _as_driver_needs(driver, scenario.run, Lab(driver, via, table))
+    except (server.ServerError, NotSupported) as exc:
         return Result(scenario, driver, via, Outcome(), Outcome(), 0.0, skipped=str(exc))
     return Result(scenario, driver, via, error, next_call, time.monotonic() - start)
 
@@ -435,7 +493,7 @@ def reconnecting_ping(lab: Lab) -> Outcome:
 # The check-then-replace idiom of each driver, from examples/.
 ALIVE_EXAMPLE = {"pymysql": "ping_before_use", "MySQLdb": "ping_mysqlclient", "mysql.connector": "ping_mysql_connector"}
 # What the tables are made from (conf.py rebuilds the driver page when one changes).
-SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "examples/reconnect_wrapper.py",
+SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "dbconn/aio.py", "examples/reconnect_wrapper.py",
            *(f"examples/{name}.py" for name in ALIVE_EXAMPLE.values())]
 SOURCES += ["dbconn/faults.py", "dbconn/mysql8.py"]  # the network scenarios' proxy and replays
 
@@ -501,6 +559,7 @@ class Fix:
     works: bool = True  # False: the row shows what fails (the control, a bare ping)
     fails_with: dict = field(default_factory=dict)  # driver module -> why it is known to fail with it
     main_thread: bool = False  # records warnings, which is process-wide state
+    asyncio_too: bool = True  # also run with the asyncio drivers (not their pings: the asyncio page has none)
 
     def describe(self, driver: Driver) -> str:
         if self.key == "reconnecting_ping":
@@ -511,9 +570,10 @@ class Fix:
 
 
 FIXES = (
-    Fix("ping", "`conn.ping()` on a dead connection", ping_dead, works=False),
-    Fix("reconnecting_ping", "the driver's reconnecting ping", reconnecting_ping, main_thread=True),
-    Fix("alive", "check, then replace", alive_example),
+    Fix("ping", "`conn.ping()` on a dead connection", ping_dead, works=False, asyncio_too=False),
+    Fix("reconnecting_ping", "the driver's reconnecting ping", reconnecting_ping, main_thread=True,
+        asyncio_too=False),
+    Fix("alive", "check, then replace", alive_example, asyncio_too=False),
     Fix("wrapper", "`ReconnectingConnection.read()` from `examples/reconnect_wrapper.py`", reconnect_wrapper),
     Fix("rollback", "SQLAlchemy: after the error, `conn.rollback()`, then the same `Connection`", rollback_then_retry,
         fails_with={"mysql.connector": "SQLAlchemy's dialect looks for the message \"MySQL Connection not "
@@ -541,7 +601,11 @@ class FixResult:
 
 
 def check_fix(fix: Fix, driver: Driver) -> FixResult:
-    return FixResult(fix, driver, fix.run(Lab(driver, "driver", table="")))
+    return FixResult(fix, driver, _as_driver_needs(driver, fix.run, Lab(driver, "driver", table="")))
+
+
+def applies(fix: Fix, driver: Driver) -> bool:
+    return fix.asyncio_too or not driver.is_async
 
 
 @contextlib.contextmanager
@@ -572,21 +636,22 @@ class Report:
     seconds: float
 
 
-def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS, vias=("driver", "SQLAlchemy"), workers: int = 16) -> Report:
+def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS + ASYNC_DRIVERS, vias=("driver", "SQLAlchemy"),
+        workers: int = 16) -> Report:
     """Every scenario x driver x way in, and every fix x driver, side by side (each waits
     on the server, not the CPU); the fixes that record warnings run in this thread."""
     import sqlalchemy
 
     start = time.monotonic()
-    table = tables.numbered_table("matrix", rows=100_000, payload_bytes=200)
+    table = tables.numbered_table("matrix", rows=TABLE_ROWS, payload_bytes=200)
     try:
         with _quiet_lost_streams(), ThreadPoolExecutor(workers) as pool:
             scenario_runs = [pool.submit(run_one, s, d, v, table) for s in scenarios for d in drivers for v in vias]
             fix_runs = {(f.key, d.name): pool.submit(check_fix, f, d)
-                        for f in fixes if not f.main_thread for d in drivers}
-            here = {(f.key, d.name): check_fix(f, d) for f in fixes if f.main_thread for d in drivers}
+                        for f in fixes if not f.main_thread for d in drivers if applies(f, d)}
+            here = {(f.key, d.name): check_fix(f, d) for f in fixes if f.main_thread for d in drivers if applies(f, d)}
             fix_results = [here.get((f.key, d.name)) or fix_runs[f.key, d.name].result()
-                           for f in fixes for d in drivers]
+                           for f in fixes for d in drivers if applies(f, d)]
             results = [f.result() for f in scenario_runs]
     finally:
         tables.drop_table(table)
@@ -607,6 +672,11 @@ def _said(outcome: Outcome) -> str:
     code = "" if outcome.code is None else f" {outcome.code}"
     message = f": {_cell(outcome.message)}" if outcome.message else ""
     return f"`{outcome.exception}{code}`{message}"
+
+
+def _code_or_class(outcome: Outcome) -> str:
+    """The error's code, or its class's name when it has none (PyMySQL's InternalError)."""
+    return str(outcome.code) if outcome.code is not None else outcome.exception.split(" ")[0].rsplit(".", 1)[-1]
 
 
 def _pool_keeps_it(result: Result) -> str:
@@ -641,7 +711,7 @@ def render_markdown(report: Report) -> str:
         codes = []
         for driver in drivers:
             (r,) = [r for r in report.results if r.scenario == scenario and r.driver == driver and r.via == "driver"]
-            codes.append("not run" if r.skipped else "none" if r.error.worked else f"`{r.error.code}`")
+            codes.append("not run" if r.skipped else "none" if r.error.worked else f"`{_code_or_class(r.error)}`")
         out.append(f"| {_cell(scenario.title)} | {{doc}}`{scenario.page} </docs/errors/{scenario.page}>` | "
                    + " | ".join(codes) + " |")
     out += ["```", "", "## Scenario by scenario", ""]

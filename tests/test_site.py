@@ -114,6 +114,48 @@ def test_driver_page_tables_come_from_a_run_at_build_time(site):
     assert "mysql.connector.errors.ReadTimeoutError 3024" in page
 
 
+# Threads, sessions that never recover, exhausted pools, frameworks: each page links its
+# notebook, and the notebook shows the errors and checks produced when the site was built.
+TOPICS = [
+    ("errors/2014", "2014-threads-sharing-a-connection", [
+        r"InternalError: Packet sequence number wrong - got \d+ expected \d+",
+        r"ProgrammingError: \(2014, \"Commands out of sync; you can't run this command now\"\)",
+        r"already in use from another thread", r"thread 1 read 1 of 10,000 rows, and raised nothing",
+        r"200 jobs, each got its own answer, on \d+ connection",
+    ]),
+    ("errors/pending-rollback", "pending-rollback-sessions-that-never-recover", [
+        r"PendingRollbackError: Can't reconnect until invalid transaction is rolled back",
+        r"InterfaceError: \(0, ''\)", r"rows committed: \(\(1, 'first'\), \(2, 'second'\)\)",
+    ]),
+    ("errors/pool-timeout", "pool-timeout-the-pool-runs-dry", [
+        r"TimeoutError: QueuePool limit of size 2 overflow 1 reached, connection timed out, timeout 0.50",
+        r"PoolError: Failed getting connection; pool exhausted", r"has exceeded the 'max_user_connections'",
+    ]),
+    ("frameworks/flask-sqlalchemy", "flask-sqlalchemy-pool-and-teardown", [
+        r"pool_recycle the engine got: 7200 seconds", r"the next four requests: \[500, 200, 200, 200\]",
+        r"after: \[200\]",
+    ]),
+    ("frameworks/celery", "celery-workers-and-connections", [
+        r"worker process (\d+): server session (\d+)\s+worker process (?!\1)\d+: server session \2\b",
+        r"OperationalError: \(2006, 'Server has gone away'\)", r"the report's two steps ran on sessions",
+    ]),
+    ("frameworks/asyncio", "asyncio-dropped-connections", [
+        r"readexactly\(\) called while another coroutine is already waiting for incoming data",
+        r"asyncmy.errors.OperationalError: \(2006, 'MySQL server has gone away'\)|OperationalError: \(2006",
+        r"This session is provisioning a new connection; concurrent operations are not permitted",
+    ]),
+]
+
+
+@pytest.mark.parametrize("page, notebook, produced", TOPICS, ids=[t[0] for t in TOPICS])
+def test_topic_pages_link_their_notebooks_which_show_what_ran(site, page, notebook, produced):
+    html = (site / "docs" / f"{page}.html").read_text()
+    assert f"../../notebooks/{notebook}.html" in html
+    text = text_of(site / "notebooks" / f"{notebook}.html")
+    for pattern in produced:
+        assert re.search(pattern, text), pattern
+
+
 @pytest.mark.parametrize("code, notebook, pictures", [
     ("1226", "1226-max-user-connections", 1), ("2006", "2006-server-has-gone-away", 3),
     ("2013", "2013-lost-connection-during-query", 2),
@@ -197,12 +239,13 @@ QUERIES = [
     ("has exceeded the 'max_user_connections' resource", ERRORS + "1226.html"),
     ("Lost connection to MySQL server during query", ERRORS + "2013.html"),
     ("Too many connections", ERRORS + "1226.html"),
-    ("InterfaceError", ERRORS + "2006.html"),
+    # InterfaceError(0, '') on every call is the "never recovers" page's subject (it links 2006 for the first error).
+    ("InterfaceError", ERRORS + "pending-rollback.html"),
     ("pool_recycle", ERRORS + "2006.html"),
     ("pool_pre_ping", ERRORS + "2006.html"),
     ("wait_timeout", "docs/doctor.html"),  # reads your server's wait_timeout, prints pool_recycle
     ("CONN_MAX_AGE", ERRORS + "2006.html"),
-    ("close_old_connections", ERRORS + "2006.html"),
+    ("close_old_connections", "docs/frameworks/celery.html"),  # around every task; 2006 has the command's case
     ("SSCursor", ERRORS + "2013.html"),
     ("keyset pagination", "notebooks/2013-lost-connection-during-query.html"),  # its "Fix 1", run and plotted
     ("net_write_timeout", "notebooks/2013-lost-connection-during-query.html"),
@@ -216,6 +259,16 @@ QUERIES = [
     ("mysql.connector.errors.ReadTimeoutError", ERRORS + "2013.html"),
     ("mysql-connector-python", "docs/drivers.html"),
     ("mysqlclient", "docs/drivers.html"),
+    # Threads, sessions that never recover, exhausted pools, frameworks.
+    ("Packet sequence number wrong", ERRORS + "2014.html"),
+    ("Commands out of sync", ERRORS + "2014.html"),
+    ("PendingRollbackError", ERRORS + "pending-rollback.html"),
+    ("Can't reconnect until invalid transaction is rolled back", ERRORS + "pending-rollback.html"),
+    ("QueuePool limit", ERRORS + "pool-timeout.html"),
+    ("pool exhausted", ERRORS + "pool-timeout.html"),
+    ("SQLALCHEMY_ENGINE_OPTIONS", "docs/frameworks/flask-sqlalchemy.html"),
+    ("worker_process_init", "docs/frameworks/celery.html"),
+    ("aiomysql", "docs/frameworks/asyncio.html"),
 ]
 # The network between client and server, can't connect, MySQL 8's replays.
 QUERIES += [
@@ -268,7 +321,7 @@ def test_search_opened_from_disk_sends_an_error_code_to_its_page(page, site):
     page.wait_for_url("**/docs/errors/2013.html#find-the-cause", timeout=10_000)
 
 
-@pytest.mark.parametrize("code", ["1226", "2006", "2013"])
+@pytest.mark.parametrize("code", ["1226", "2006", "2013", "2014"])
 def test_short_error_url_reaches_its_page(page, base_url, code):
     page.goto(f"{base_url}errors/{code}")
     page.wait_for_url(f"**/docs/errors/{code}.html#*", timeout=10_000)
