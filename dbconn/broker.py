@@ -1,6 +1,8 @@
 """A throwaway message broker for the Celery pages: Debian's ``redis-server`` on
 127.0.0.1, on a free port, with its own temporary directory, stopped and removed
-when the ``with`` block ends. The same lifecycle as ``server.private_server``.
+when the ``with`` block ends. The same lifecycle as ``server.private_server``: it is
+recorded in ``dbconn.registry`` while it runs, so a broker whose owner was killed is
+found and stopped by the next lab command, ``make db-stop`` or ``make clean``.
 
     with redis_server() as broker:
         app = Celery(broker=broker.url)
@@ -14,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import registry
 from .server import ServerError, free_port
 
 START_TIMEOUT = 10.0  # seconds for the first PONG; Redis usually answers within 50 ms
@@ -66,7 +67,8 @@ def redis_server():
     stops it and removes its files on exit."""
     binary = _binary()
     port = free_port()
-    home = Path(tempfile.mkdtemp(prefix="dbconn-redis-"))
+    registry.sweep()
+    home = registry.new_home("redis")  # named in the command line: found even without its record
     command = [
         binary, "--bind", "127.0.0.1", "--port", str(port), "--protected-mode", "yes",
         "--dir", str(home), "--logfile", str(home / "redis.log"), "--pidfile", str(home / "redis.pid"),
@@ -79,11 +81,10 @@ def redis_server():
         shutil.rmtree(home, ignore_errors=True)
         raise ServerError(f"redis-server could not be started: {exc}") from None
     broker = Broker(port, home, process)
-    try:
+    with registry.registered("redis", process.pid, port=port, home=home,
+                             what=f"the Redis broker on 127.0.0.1:{port}"):
         _wait_for_pong(broker)
         yield broker
-    finally:
-        _stop(broker)
 
 
 def _wait_for_pong(broker: Broker) -> None:
@@ -103,13 +104,3 @@ def _last_log_line(broker: Broker) -> str:
         return "no log was written"
     return lines[-1].split(" * ", 1)[-1].split(" # ", 1)[-1] if lines else f"see {broker.log}"
 
-
-def _stop(broker: Broker) -> None:
-    if broker.process.poll() is None:
-        broker.process.send_signal(signal.SIGTERM)  # Redis saves nothing (--save ""), and exits
-        try:
-            broker.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            broker.process.kill()
-            broker.process.wait()
-    shutil.rmtree(broker.home, ignore_errors=True)

@@ -96,14 +96,24 @@ READ_TIMEOUTS = ("docs/errors/2013", "read-timeouts-on-purpose")
 LIMIT_1226 = ("docs/errors/1226", "find-the-cause")
 NOT_1226 = ("docs/errors/1226", "not-the-same-error-1203-and-1040-too-many-connections")
 NOT_HERE = (None, None)
+CANT_CONNECT = ("docs/errors/2003", "find-the-cause")
+REFUSED = ("docs/errors/2003", "refused-or-timed-out")
+HANDSHAKE = ("docs/errors/2003", "2013-during-the-handshake")
+CACHING_SHA2 = ("docs/errors/2003", "mysql-8-s-caching-sha2-password")
+NETWORK = ("docs/errors/network", "find-the-cause")
+MYSQL8_IDLE = ("docs/errors/4031", "what-each-driver-raises-on-mysql-8")
+SHARED = ("docs/errors/2014", "find-the-cause")
+PENDING = ("docs/errors/pending-rollback", "find-the-cause")
+POOL_DRY = ("docs/errors/pool-timeout", "find-the-cause")
+ONE_SESSION_PER_TASK = ("docs/frameworks/asyncio", "one-session-per-task")
 
 
 def _network(cause: str) -> Context:
-    return Context("network", NETWORK_TIMEOUT, cause, *NOT_HERE, reference=MYSQL_MANUAL + "communication-errors.html")
+    return Context("network", NETWORK_TIMEOUT, cause, *NETWORK)
 
 
 def _handshake(pattern: str, cause: str) -> Context:
-    return Context("handshake", pattern, cause, *NOT_HERE, reference=MYSQL_MANUAL + "error-lost-connection.html")
+    return Context("handshake", pattern, cause, *HANDSHAKE)
 
 
 CATALOGUE: tuple[Entry, ...] = (
@@ -115,7 +125,10 @@ CATALOGUE: tuple[Entry, ...] = (
         "the server closed the connection while the client was not using it: idle past wait_timeout, "
         "killed, a server restart, or a statement over max_allowed_packet",
         contexts=(_network("the connection went quiet and the network between client and server dropped it "
-                           "(a NAT gateway, firewall or load balancer idle timeout)"),),
+                           "(a NAT gateway, firewall or load balancer idle timeout)"),
+                  Context("celery", r"celery|ForkPoolWorker|: \w+/MainProcess\]",
+                          "a Celery worker kept a connection between tasks, or inherited it across the prefork fork",
+                          "docs/frameworks/celery", "find-the-cause")),
     ),
     Entry(
         "2013", 2013, "Lost connection to MySQL server during query",
@@ -138,6 +151,18 @@ CATALOGUE: tuple[Entry, ...] = (
         ),
     ),
     Entry(
+        "2003", 2003, "Can't connect to MySQL server on 'host'",
+        (r"can't connect to (?:mysql )?server\b", r"\bCR_CONN_HOST_ERROR\b"),
+        *CANT_CONNECT,
+        "nothing accepts connections at that host and port: the server is down, a firewall drops the "
+        "connection, or the host or port is wrong",
+        contexts=(Context("refused", r"connection refused|errno 111\b|\(111\)|\(10061\)",
+                          "nothing listens there: the server is down, not up yet, or on another port", *REFUSED),
+                  Context("unanswered", r"timed out|errno 110\b|\(110\)|\(10060\)|no route to host|\(113\)",
+                          "nothing answers: a firewall or security group drops the connection, or the address "
+                          "is wrong", *REFUSED)),
+    ),
+    Entry(
         "1226", 1226, "User has exceeded the 'max_user_connections' resource",
         (r"has exceeded the '?\w+'? resource", r"\bER_USER_LIMIT_REACHED\b"),
         *LIMIT_1226,
@@ -149,17 +174,103 @@ CATALOGUE: tuple[Entry, ...] = (
                           *NOT_HERE, reference=MYSQL_MANUAL + "user-resources.html"),),
     ),
     Entry(
-        "4031", 4031, "The client was disconnected by the server because of inactivity",
-        (r"disconnected by the server because of inactivity", r"\bER_CLIENT_INTERACTION_TIMEOUT\b"),
-        *WHO_SAYS_WHAT,
-        "MySQL 8.0.24+ closed a connection that sat idle longer than wait_timeout, and said so",
+        "1045", 1045, "Access denied for user 'user'@'host' (using password: YES)",
+        (r"access denied for user\b(?!.*\bto database\b)", r"\bER_ACCESS_DENIED_ERROR\b"),
+        "docs/errors/2003", "1045-the-server-answered",
+        "wrong user name or password, or the account does not exist for the host you connect from",
+        contexts=(Context("caching-sha2", r"plugin caching_sha2_password could not be loaded",
+                          "the C client library lacks MySQL 8's caching_sha2_password plugin", *CACHING_SHA2),),
+    ),
+    Entry(
+        "2014", 2014, "Commands out of sync; you can't run this command now",
+        (r"commands? out of sync", r"\bCR_COMMANDS_OUT_OF_SYNC\b", r"already in use from another thread"),
+        *SHARED,
+        "one connection used by two threads or tasks at once, or a new query before the last result was read",
+        tier=SITUATION,
+    ),
+    Entry(
+        "packet-sequence", None, "Packet sequence number wrong - got N expected M",
+        (r"packet sequence number wrong",),
+        *SHARED,
+        "one connection used by two threads, tasks or processes at once: their packets interleave",
+        contexts=(
+            _handshake(r"got \d+ expected 0\b",
+                       "the first packet of the connection was not a MySQL greeting: something else answers "
+                       "on that port, or the server refused the client before the handshake"),
+            Context("idle", r"got 0 expected 1\b",
+                    "MySQL 8.0.24+ closed the idle connection (wait_timeout) and this driver misread its "
+                    "4031 notice", *MYSQL8_IDLE),
+        ),
+        tier=SITUATION,
+    ),
+    Entry(
+        "PendingRollbackError", None, "Can't reconnect until invalid transaction is rolled back",
+        (r"PendingRollbackError", r"can't reconnect until invalid\b", r"sqlalche\.me/e/(?:\d+/)?8s2b",
+         r"this session's transaction has been rolled back", r"sqlalche\.me/e/(?:\d+/)?7s2a"),
+        *PENDING,
+        "the connection failed inside a transaction and the Session was never rolled back, so it refuses "
+        "every statement",
+        contexts=(Context("flush", r"during flush|7s2a",
+                          "an error during flush() (often a lost connection) and no Session.rollback() after it",
+                          *PENDING),),
+        tier=SITUATION,
     ),
     Entry(
         "InterfaceError-0", None, "InterfaceError: (0, '')",
         (r"InterfaceError\W{0,4}\(\s*0\s*,\s*(?:''|\"\"|'|\")?\s*\)",),
-        *WHO_SAYS_WHAT,
+        "docs/errors/pending-rollback", "pymysql-a-dead-connection-in-a-global",
         "PyMySQL closed this connection after an earlier error (often 2006 or 2013), and it was used again",
         tier=CONSEQUENCE,
+    ),
+    Entry(
+        "QueuePool", None, "QueuePool limit of size N overflow M reached, connection timed out",
+        (r"QueuePool limit", r"sqlalche\.me/e/(?:\d+/)?3o7r"),
+        *POOL_DRY,
+        "every connection of SQLAlchemy's pool is checked out and none came back within pool_timeout: "
+        "a leak, or more concurrent work than the pool",
+        tier=SITUATION,
+    ),
+    Entry(
+        "4031", 4031, "The client was disconnected by the server because of inactivity",
+        (r"disconnected by the server because of inactivity", r"\bER_CLIENT_INTERACTION_TIMEOUT\b"),
+        *MYSQL8_IDLE,
+        "MySQL 8.0.24+ closed a connection that sat idle longer than wait_timeout, and said so",
+    ),
+    Entry(
+        "network", None, "Connection reset by peer / Connection timed out",
+        (r"connection reset by peer", r"ConnectionResetError", r"\bECONNRESET\b", r"\bETIMEDOUT\b",
+         r"TimeoutError\W+\[?errno (?:110|60)\b", NETWORK_TIMEOUT, r"BrokenPipeError"),
+        *NETWORK,
+        "the network between client and server cut the connection: a NAT gateway, firewall or load balancer "
+        "dropped it, or the server went away",
+        tier=GENERIC, requires=MYSQL_TEXT,
+    ),
+    Entry(
+        "2002", 2002, "Can't connect to local MySQL server through socket",
+        (r"can't connect to local (?:mysql )?server", r"\bCR_CONNECTION_ERROR\b"),
+        "docs/errors/2003", "2002-localhost-means-the-unix-socket",
+        "the server is not running, or listens on another socket or port than the client uses",
+        contexts=(Context("tcp", r"can't connect to (?:mysql )?server on '",
+                          "libmariadb's 2002 for a TCP connection refused (115) or unanswered (110)", *REFUSED),),
+    ),
+    Entry(
+        "2005", 2005, "Unknown MySQL server host",
+        (r"unknown (?:mysql )?server host", r"\bCR_UNKNOWN_HOST\b"),
+        *CANT_CONNECT,
+        "the host name does not resolve (DNS, or a service name outside its container network)",
+    ),
+    Entry(
+        "2059", 2059, "Authentication plugin 'caching_sha2_password' cannot be loaded",
+        (r"authentication plugin '[^']*' cannot be loaded", r"plugin \w+ could not be loaded",
+         r"\bCR_AUTH_PLUGIN_CANNOT_LOAD\b"),
+        *CACHING_SHA2,
+        "the client library does not know the account's authentication plugin (MySQL 8's caching_sha2_password)",
+    ),
+    Entry(
+        "cryptography", None, "'cryptography' package is required for sha256_password or caching_sha2_password",
+        (r"cryptography'? (?:package )?is required for sha",),
+        *CACHING_SHA2,
+        "PyMySQL needs the cryptography package for MySQL 8's default authentication: pip install cryptography",
     ),
     Entry(
         "2055", 2055, "Lost connection to MySQL server at 'host:port', system error",
@@ -212,111 +323,52 @@ CATALOGUE: tuple[Entry, ...] = (
         *NOT_1226,
         "all accounts together hold the server's max_connections: find which one holds them",
     ),
-    # --- neighbours: not covered on this site yet; the best reference instead ----------
-    Entry(
-        "2014", 2014, "Commands out of sync; you can't run this command now",
-        (r"commands? out of sync", r"\bCR_COMMANDS_OUT_OF_SYNC\b"),
-        *NOT_HERE,
-        "one connection used by two threads or tasks at once, or a new query before the last result was read",
-        reference=MYSQL_MANUAL + "commands-out-of-sync.html", tier=SITUATION,
-    ),
-    Entry(
-        "packet-sequence", None, "Packet sequence number wrong - got N expected M",
-        (r"packet sequence number wrong",),
-        *NOT_HERE,
-        "one connection used by two threads, tasks or processes at once: their packets interleave",
-        contexts=(
-            _handshake(r"got \d+ expected 0\b",
-                       "the first packet of the connection was not a MySQL greeting: something else answers "
-                       "on that port, or the server refused the client before the handshake"),
-            Context("idle", r"got 0 expected 1\b",
-                    "MySQL 8.0.24+ closed the idle connection (wait_timeout) and this driver misread its "
-                    "4031 notice", *WHO_SAYS_WHAT),
-        ),
-        reference=THREADSAFETY, tier=SITUATION,
-    ),
     Entry(
         "2027", 2027, "Malformed packet",
         (r"malformed packet", r"\bCR_MALFORMED_PACKET\b"),
-        *NOT_HERE,
+        *SHARED,
         "usually one connection used by two threads at once, so their packets interleave",
-        reference=THREADSAFETY, tier=SITUATION,
+        tier=SITUATION,
     ),
     Entry(
         "closed-connection", None, "AttributeError: 'NoneType' object has no attribute 'read'",
         (r"none ?type'? object has no attribute '?(?:read|write|settimeout|sendall|recv_into)\b",),
-        *NOT_HERE,
+        *SHARED,
         "PyMySQL used a connection that was already closed, often by another thread or after a lost connection",
         contexts=(Context("streaming", r"sscursor|unbuffered",
                           "a PyMySQL SSCursor closed after a lost connection (2013): the AttributeError hides it",
                           *STREAMING),),
-        reference=THREADSAFETY, tier=CONSEQUENCE,
+        tier=CONSEQUENCE,
     ),
     Entry(
         "unread-result", None, "Unread result found",
         (r"unread result found",),
-        *NOT_HERE,
+        "docs/errors/2014", "what-each-driver-does",
         "mysql-connector-python: a new query on a connection whose last result was not read to the end",
-        reference="https://dev.mysql.com/doc/connector-python/en/connector-python-api-mysqlcursorbuffered.html",
         tier=SITUATION,
-    ),
-    Entry(
-        "PendingRollbackError", None, "Can't reconnect until invalid transaction is rolled back",
-        (r"PendingRollbackError", r"can't reconnect until invalid\b", r"sqlalche\.me/e/(?:\d+/)?8s2b",
-         r"this session's transaction has been rolled back", r"sqlalche\.me/e/(?:\d+/)?7s2a"),
-        *NOT_HERE,
-        "the connection failed inside a transaction and the Session was never rolled back, so it refuses "
-        "every statement",
-        contexts=(Context("flush", r"during flush|7s2a",
-                          "an error during flush() (often a lost connection) and no Session.rollback() after it",
-                          *NOT_HERE, reference=SQLALCHEMY_ERRORS + "#error-7s2a"),),
-        reference=SQLALCHEMY_ERRORS + "#error-8s2b", tier=SITUATION,
-    ),
-    Entry(
-        "QueuePool", None, "QueuePool limit of size N overflow M reached, connection timed out",
-        (r"QueuePool limit", r"sqlalche\.me/e/(?:\d+/)?3o7r"),
-        *NOT_HERE,
-        "every connection of SQLAlchemy's pool is checked out and none came back within pool_timeout: "
-        "a leak, or more concurrent work than the pool",
-        reference=SQLALCHEMY_ERRORS + "#error-3o7r", tier=SITUATION,
     ),
     Entry(
         "PoolError", None, "PoolError: Failed getting connection; pool exhausted",
         (r"failed getting connection;? pool exhausted", r"mysql\.connector\.errors\.PoolError"),
-        *NOT_HERE,
+        "docs/errors/pool-timeout", "mysql-connector-python-s-pool",
         "every connection of mysql-connector-python's pool is in use: a leak, or a pool smaller than the work",
-        reference="https://dev.mysql.com/doc/connector-python/en/connector-python-connection-pooling.html",
         tier=SITUATION,
     ),
     Entry(
-        "2003", 2003, "Can't connect to MySQL server on 'host'",
-        (r"can't connect to (?:mysql )?server\b", r"\bCR_CONN_HOST_ERROR\b"),
-        *NOT_HERE,
-        "nothing accepts connections at that host and port: the server is down, a firewall drops the "
-        "connection, or the host or port is wrong",
-        reference=MYSQL_MANUAL + "can-not-connect-to-server.html",
+        "readexactly", None, "readexactly() called while another coroutine is already waiting for incoming data",
+        (r"readexactly\(\) called while another coroutine",),
+        *ONE_SESSION_PER_TASK,
+        "two asyncio tasks used one aiomysql connection at once",
+        tier=SITUATION,
     ),
     Entry(
-        "2002", 2002, "Can't connect to local MySQL server through socket",
-        (r"can't connect to local (?:mysql )?server", r"\bCR_CONNECTION_ERROR\b"),
-        *NOT_HERE,
-        "the server is not running, or listens on another socket or port than the client uses",
-        reference=MYSQL_MANUAL + "can-not-connect-to-server.html",
+        "isce", None, "This session is provisioning a new connection; concurrent operations are not permitted",
+        (r"provisioning a new connection;? concurrent operations are not permitted", r"sqlalche\.me/e/(?:\d+/)?isce"),
+        *ONE_SESSION_PER_TASK,
+        "one SQLAlchemy AsyncSession (or Session) used by concurrent tasks or threads",
+        tier=SITUATION,
     ),
-    Entry(
-        "2005", 2005, "Unknown MySQL server host",
-        (r"unknown (?:mysql )?server host", r"\bCR_UNKNOWN_HOST\b"),
-        *NOT_HERE,
-        "the host name does not resolve (DNS, or a service name outside its container network)",
-        reference=MYSQL_MANUAL + "can-not-connect-to-server.html",
-    ),
-    Entry(
-        "1045", 1045, "Access denied for user 'user'@'host' (using password: YES)",
-        (r"access denied for user\b(?!.*\bto database\b)", r"\bER_ACCESS_DENIED_ERROR\b"),
-        *NOT_HERE,
-        "wrong user name or password, or the account does not exist for the host you connect from",
-        reference=MYSQL_MANUAL + "problems-connecting.html",
-    ),
+    # --- neighbours: not covered on this site yet; the best reference instead ----------
     Entry(
         "1130", 1130, "Host is not allowed to connect to this MySQL server",
         (r"is not allowed to connect to this (?:mysql|mariadb) server", r"\bER_HOST_NOT_PRIVILEGED\b"),
@@ -332,14 +384,6 @@ CATALOGUE: tuple[Entry, ...] = (
         reference=MYSQL_MANUAL + "blocked-host.html",
     ),
     Entry(
-        "2059", 2059, "Authentication plugin 'caching_sha2_password' cannot be loaded",
-        (r"authentication plugin '[^']*' cannot be loaded", r"plugin \w+ could not be loaded",
-         r"\bCR_AUTH_PLUGIN_CANNOT_LOAD\b"),
-        *NOT_HERE,
-        "the client library does not know the account's authentication plugin (MySQL 8's caching_sha2_password)",
-        reference=MYSQL_MANUAL + "caching-sha2-pluggable-authentication.html",
-    ),
-    Entry(
         "2061", 2061, "Authentication plugin 'caching_sha2_password' reported error: "
                       "Authentication requires secure connection",
         (r"authentication requires secure connection", r"\bCR_AUTH_PLUGIN_ERR\b"),
@@ -348,27 +392,11 @@ CATALOGUE: tuple[Entry, ...] = (
         reference=MYSQL_MANUAL + "caching-sha2-pluggable-authentication.html",
     ),
     Entry(
-        "cryptography", None, "'cryptography' package is required for sha256_password or caching_sha2_password",
-        (r"cryptography'? (?:package )?is required for sha",),
-        *NOT_HERE,
-        "PyMySQL needs the cryptography package for MySQL 8's default authentication: pip install cryptography",
-        reference="https://pymysql.readthedocs.io/en/latest/user/installation.html",
-    ),
-    Entry(
         "2026", 2026, "SSL connection error",
         (r"ssl connection error", r"\bCR_SSL_CONNECTION_ERROR\b"),
         *NOT_HERE,
         "the TLS handshake failed: client and server disagree on TLS versions, certificates or ciphers",
         reference=MYSQL_MANUAL + "using-encrypted-connections.html",
-    ),
-    Entry(
-        "network", None, "Connection reset by peer / Connection timed out",
-        (r"connection reset by peer", r"ConnectionResetError", r"\bECONNRESET\b", r"\bETIMEDOUT\b",
-         r"TimeoutError\W+\[?errno (?:110|60)\b", NETWORK_TIMEOUT, r"BrokenPipeError"),
-        *NOT_HERE,
-        "the network between client and server cut the connection: a NAT gateway, firewall or load balancer "
-        "dropped it, or the server went away",
-        reference=MYSQL_MANUAL + "communication-errors.html", tier=GENERIC, requires=MYSQL_TEXT,
     ),
 )
 

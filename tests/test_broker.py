@@ -48,3 +48,30 @@ def test_a_broker_that_exits_at_start_is_one_line(monkeypatch):
         taken.close()
     message = str(caught.value)
     assert message.startswith("redis-server exited at start") and "\n" not in message, message
+
+
+def test_a_broker_whose_owner_was_killed_is_found_and_stopped():
+    """The broker is in the lab's registry: when the process that started it dies (even by
+    SIGKILL), the next sweep (every start, `make db-stop`, `make clean`) stops it."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dbconn import registry
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom dbconn import broker\nwith broker.redis_server() as redis:\n"
+         "    print(redis.port, redis.home, flush=True)\n    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        port, home = owner.stdout.readline().split()
+        assert broker.ping(int(port))
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    assert broker.ping(int(port)), "SIGKILL gave the owner no chance to stop its broker"
+    said = registry.sweep()
+    assert any(f"127.0.0.1:{port}" in line for line in said), said
+    assert not broker.ping(int(port))
+    assert not Path(home).exists()
