@@ -98,6 +98,27 @@ def test_unexpected_results_are_reported():
     assert not no_error.as_expected
 
 
+def test_no_cell_calls_a_dead_connection_usable(report):
+    """The SQLAlchemy column is read from what the next call did (a dead connection was
+    once shown as "still usable" because only the first error was looked at)."""
+    for r in results(report, via="SQLAlchemy"):
+        cell = matrix._disconnect_seen(r)
+        if r.error.worked or r.scenario.family == "limit" or r.error.invalidated:
+            continue
+        assert ("next call on it worked" in cell) == r.next_call.worked, (r.scenario.key, r.driver.name, cell)
+    packet = SCENARIO["max_allowed_packet"]
+    dead = Result(packet, drivers.PYMYSQL, "SQLAlchemy", Outcome("sqlalchemy.exc.OperationalError", 1153, "bigger",
+                  invalidated=False), Outcome("sqlalchemy.exc.OperationalError", 2006, "gone away"), 0.1)
+    assert matrix._disconnect_seen(dead) == "**no**, and the next call on it failed too"
+
+
+def test_the_pool_discards_the_connection_a_too_large_statement_broke(report):
+    """1153 is no disconnect to SQLAlchemy, yet the next request works: the rollback at the end
+    of the `with` block fails, and that failure is seen as one."""
+    for fr in fix_results(report, "after_packet"):
+        assert fr.outcome.worked and not fr.outcome.note, (fr.driver.name, fr.outcome)
+
+
 def test_is_disconnect_on_codes_alone():
     wrapper = example("reconnect_wrapper")
     for code in (2006, 2013, 2055, 4031):
