@@ -91,6 +91,8 @@ def test_2006_page_and_notebook(site):
 def test_2013_page_and_notebook(site):
     page = (site / "docs" / "errors" / "2013.html").read_text()
     assert "../../notebooks/2013-lost-connection-during-query.html" in page
+    # MySQL 8 + PyMySQL readers with an idle connection get 2013: this page sends them to 2006.
+    assert "2006.html#mysql8-4031" in page
     notebook = text_of(site / "notebooks" / "2013-lost-connection-during-query.html")
     assert "OperationalError: (2013, 'Lost connection to MySQL server during query (timed out)')" in notebook
     assert "OperationalError: (1317, 'Query execution was interrupted')" in notebook
