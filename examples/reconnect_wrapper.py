@@ -15,6 +15,7 @@ Run: python examples/reconnect_wrapper.py  (connection settings: MYSQL_* environ
 import functools
 import os
 import sys
+import time
 
 import pymysql
 
@@ -43,6 +44,16 @@ def error_code(exc):
     return code
 
 
+def timed_out(exc, elapsed=None, read_timeout=None):
+    """True when the client gave up waiting: the query may still be running on the server,
+    and running it again doubles the load. PyMySQL raises its 2013 while handling a socket
+    timeout; mysql-connector raises 3024, no disconnect; mysqlclient's 2013 says nothing
+    more, so only the time it took tells."""
+    if isinstance(exc.__cause__ or exc.__context__, TimeoutError):
+        return True
+    return read_timeout is not None and elapsed is not None and elapsed >= read_timeout
+
+
 def is_disconnect(exc):
     """True when the server or the network dropped the connection: reconnecting may help."""
     code = error_code(exc)
@@ -53,17 +64,20 @@ def is_disconnect(exc):
 
 
 class ReconnectingConnection:
-    """A connection that reconnects once when the server has dropped it. For reads only."""
+    """A connection that reconnects once when the server has dropped it. For reads only.
+    A read that timed out is not run again: pass the read_timeout your connect() sets."""
 
-    def __init__(self, connect):
+    def __init__(self, connect, read_timeout=None):
         self._connect = connect  # e.g. functools.partial(pymysql.connect, **DB)
         self._conn = connect()
+        self.read_timeout = read_timeout
 
     def read(self, sql, params=None):
+        started = time.monotonic()
         try:
             return self._fetch(sql, params)
         except Exception as exc:
-            if not is_disconnect(exc):
+            if not is_disconnect(exc) or timed_out(exc, time.monotonic() - started, self.read_timeout):
                 raise
             self.close()
             self._conn = self._connect()

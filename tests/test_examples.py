@@ -15,3 +15,107 @@ def test_example_runs(path, tmp_path):
     result = subprocess.run([sys.executable, str(path)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "an example prints what it did"
+
+
+# --- what the examples' pages claim, checked from the server's side ------------------------
+
+import functools  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import dbconn  # noqa: E402
+from dbconn import drivers  # noqa: E402
+
+
+@pytest.fixture
+def account():
+    """An account of this test's own: the server counts its connections (performance_schema)."""
+    account = dbconn.accounts.create("example")
+    yield account
+    dbconn.accounts.drop(account)
+
+
+def connections_made(account) -> int:
+    with dbconn.connect("admin") as conn, conn.cursor() as cur:
+        cur.execute("SELECT COALESCE(SUM(total_connections), 0) FROM performance_schema.accounts WHERE user = %s",
+                    (account.user,))
+        return int(cur.fetchone()[0])
+
+
+def kill_when_running(user: str, marker: str, what: str = "CONNECTION") -> threading.Thread:
+    """KILL the first session of `user` whose running statement contains `marker`, as soon as
+    the server shows it running (polled, not timed)."""
+    def kill():
+        for _ in range(500):
+            _, rows = dbconn.processlist(user)
+            running = [row[0] for row in rows if row[-1] and marker in row[-1]]
+            if running:
+                with dbconn.connect("admin") as admin, admin.cursor() as cur:
+                    cur.execute(f"KILL {what} %s", (running[0],))
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"no statement with {marker!r} ever ran")
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    return thread
+
+
+def as_account(module, account):
+    """The example module, connecting as `account` (its DB settings come from MYSQL_*)."""
+    module.DB.update(user=account.user, password=account.password)
+    return module
+
+
+def test_fetch_report_retries_a_read_whose_connection_was_killed(account):
+    reports = as_account(dbconn.example("read_timeout"), account)
+    killer = kill_when_running(account.user, "/* killed report */")
+    rows = reports.fetch_report("SELECT /* killed report */ SLEEP(0.5), COUNT(*) FROM orders", read_timeout=5)
+    killer.join()
+    assert rows[0][1] > 0
+    assert connections_made(account) == 2  # the first, killed; the retry
+
+
+def test_fetch_report_does_not_rerun_a_read_the_server_stopped(account):
+    reports = as_account(dbconn.example("read_timeout"), account)
+    with pytest.raises(reports.pymysql.err.OperationalError) as stopped:
+        reports.fetch_report("SELECT SLEEP(2)", read_timeout=1)
+    assert stopped.value.args[0] in (1969, 3024)
+    assert connections_made(account) == 1
+
+
+def test_fetch_report_does_not_rerun_a_read_the_client_timed_out(account):
+    reports = as_account(dbconn.example("read_timeout"), account)
+    reports.SERVER_SHARE = 10  # no server limit in time: the client's own read_timeout fires
+    with pytest.raises(reports.pymysql.err.OperationalError) as timed_out:
+        reports.fetch_report("SELECT SLEEP(2)", read_timeout=0.5)
+    assert timed_out.value.args[0] == 2013 and "timed out" in timed_out.value.args[1]
+    assert connections_made(account) == 1
+
+
+@pytest.mark.parametrize("driver", drivers.DRIVERS, ids=lambda d: d.name)
+def test_reconnect_wrapper_does_not_rerun_a_timed_out_read(driver):
+    wrapper = dbconn.example("reconnect_wrapper")
+    reader = wrapper.ReconnectingConnection(functools.partial(driver.connect, read_timeout=1), read_timeout=1)
+    first = reader._conn
+    try:
+        with pytest.raises(Exception) as failed:
+            reader.read("SELECT SLEEP(2)")
+        assert wrapper.timed_out(failed.value, 1, 1)
+        assert reader._conn is first, "the wrapper reconnected and ran the timed-out read again"
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("driver", drivers.DRIVERS, ids=lambda d: d.name)
+def test_reconnect_wrapper_reruns_a_read_killed_while_it_ran(driver):
+    wrapper = dbconn.example("reconnect_wrapper")
+    reader = wrapper.ReconnectingConnection(driver.connect)
+    first = reader._conn
+    try:
+        killer = kill_when_running(dbconn.settings.APP.user, f"/* {driver.name} killed read */")
+        rows = reader.read(f"SELECT /* {driver.name} killed read */ SLEEP(0.5), 42")
+        killer.join()
+        assert rows[0][1] == 42 and reader._conn is not first
+    finally:
+        reader.close()
