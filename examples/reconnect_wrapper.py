@@ -1,7 +1,10 @@
 """Reconnect after "MySQL server has gone away", and retry only what is safe to retry.
 
 - ReconnectingConnection.read(): reconnects and runs the query again. Safe for a
-  read that is not part of a transaction: running it twice changes nothing.
+  read that is not part of a transaction: running it twice changes nothing. Give
+  it a connect() with autocommit=True, so that no transaction stays open between
+  reads (an open one freezes the reader's snapshot and makes ALTER TABLE wait).
+  One per thread: a connection must never be shared between threads.
 - run_transaction(): on a lost connection, runs the WHOLE transaction again on a
   new connection. Retrying only the failed statement would silently drop the
   statements before it: the server rolled them back when the connection died.
@@ -64,11 +67,12 @@ def is_disconnect(exc):
 
 
 class ReconnectingConnection:
-    """A connection that reconnects once when the server has dropped it. For reads only.
-    A read that timed out is not run again: pass the read_timeout your connect() sets."""
+    """A connection that reconnects once when the server has dropped it. For reads only,
+    in autocommit mode, in one thread. A read that timed out is not run again: pass the
+    read_timeout your connect() sets."""
 
     def __init__(self, connect, read_timeout=None):
-        self._connect = connect  # e.g. functools.partial(pymysql.connect, **DB)
+        self._connect = connect  # e.g. functools.partial(pymysql.connect, **DB, autocommit=True)
         self._conn = connect()
         self.read_timeout = read_timeout
 
@@ -129,11 +133,16 @@ def add_order(cur):
 
 def main():
     connect = functools.partial(pymysql.connect, **DB)
-    conn = ReconnectingConnection(connect)
+    reader = ReconnectingConnection(functools.partial(connect, autocommit=True))
     try:
-        print("orders:", conn.read("SELECT COUNT(*) FROM orders"))
+        ((first,),) = reader.read("SELECT CONNECTION_ID()")
+        with connect() as other, other.cursor() as cur:
+            cur.execute("KILL %s", (first,))  # an account may kill its own connections
+        ((orders, again),) = reader.read("SELECT COUNT(*), CONNECTION_ID() FROM orders")
+        print("orders:", orders, "read again on a new connection:", again != first)
+        assert again != first
     finally:
-        conn.close()
+        reader.close()
     print("orders inside the transaction:", run_transaction(add_order, connect))
 
 
