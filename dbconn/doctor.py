@@ -16,6 +16,9 @@ from . import settings
 
 HEALTHY, URGENT, CANNOT_CONNECT = 0, 1, 2
 DEFAULT_POOL = 5 + 10  # SQLAlchemy's QueuePool: pool_size=5, max_overflow=10
+# Django under WSGI: a modest CONN_MAX_AGE saves a connect per request without every
+# thread holding a session for hours. wait_timeout only bounds it.
+DJANGO_MAX_AGE = 60
 NEAR_TIMEOUT = 0.8  # an idle session past this share of wait_timeout is flagged
 VARIABLES = (
     "wait_timeout", "interactive_timeout", "max_connections", "max_user_connections",
@@ -148,11 +151,15 @@ def recommend(report: dict) -> list[dict]:
             f"A default pool (5 + 10) would allow {total_default}"
             + (": more than the limit, so a busy moment ends in error 1226." if total_default > limit else "."))
     django_threads = processes * threads
+    max_age = max(min(DJANGO_MAX_AGE, recycle), 0)
     add("django", "urgent" if django_threads > limit else "advice",
-        f"CONN_MAX_AGE={max(recycle, 0)}, CONN_HEALTH_CHECKS=True",
+        f"WSGI: CONN_MAX_AGE={max_age}, CONN_HEALTH_CHECKS=True; ASGI: CONN_MAX_AGE=0",
         f"Django keeps one connection per thread: {processes} process(es) x {threads} thread(s) = {django_threads} "
-        f"connections against a limit of {limit}. Keep CONN_MAX_AGE below wait_timeout ({wait} s); outside the "
-        f"request cycle (commands, Celery) call close_old_connections() yourself.")
+        f"connections against a limit of {limit}, each held for up to CONN_MAX_AGE seconds. Under WSGI a modest "
+        f"CONN_MAX_AGE saves a connect per request; it must stay below wait_timeout ({wait} s), so at most "
+        f"{max(recycle, 0)}. Under ASGI, Django's documentation says persistent connections should be disabled: "
+        f"CONN_MAX_AGE=0. Outside the request cycle (commands, Celery) call close_old_connections() yourself, "
+        f"between units of work.")
     if report["sessions"]:
         near = sum(group["idle_near_timeout"] for group in report["sessions"])
         if near:

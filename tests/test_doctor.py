@@ -73,6 +73,18 @@ def test_short_wait_timeout():
         assert report["variables"]["wait_timeout"] == {"session": 30, "global": 30}
         recycle = advice(report, "pool_recycle")
         assert code == 1 and recycle["severity"] == "urgent" and recycle["setting"] == "pool_recycle=25"
+        # wait_timeout bounds Django's CONN_MAX_AGE too.
+        assert advice(report, "django")["setting"] == "WSGI: CONN_MAX_AGE=25, CONN_HEALTH_CHECKS=True; ASGI: CONN_MAX_AGE=0"
+
+
+def test_django_advice_is_what_djangos_docs_say():
+    """A modest CONN_MAX_AGE with health checks under WSGI, not wait_timeout minus a minute;
+    CONN_MAX_AGE=0 under ASGI ("When using ASGI, persistent connections should be disabled")."""
+    code, report = doctor()
+    assert report["variables"]["wait_timeout"]["session"] > 60
+    django = advice(report, "django")
+    assert django["setting"] == "WSGI: CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True; ASGI: CONN_MAX_AGE=0"
+    assert "persistent connections should be disabled" in django["why"]
 
 
 def test_admin_sees_sessions_and_flags_those_idle_near_the_timeout():
