@@ -35,10 +35,17 @@ def stream_rows(conn, sql, params=None, net_write_timeout=None):
         cur.execute(sql, params)
         yield from cur
     finally:
-        # Not `with conn.cursor(SSCursor)`: after a lost connection, PyMySQL's
-        # SSCursor.close() raises AttributeError, which would hide the 2013.
         if conn.open:
-            cur.close()
+            cur.close()  # reads and discards whatever is left of the result
+        else:
+            # PyMySQL 1.2 bug: once the connection is lost, SSCursor.close() and the
+            # result's __del__ still try to read the rest of the result from the closed
+            # socket: close() raises AttributeError, which would hide the 2013 (hence no
+            # `with conn.cursor(SSCursor)`), and the garbage collector prints it later.
+            # Mark the result finished and detach the cursor, so that neither happens.
+            if cur._result is not None:
+                cur._result.unbuffered_active = False
+            cur.connection = None
 
 
 def stream_with_sqlalchemy(engine, sql, params=None, batch=1000):

@@ -119,3 +119,39 @@ def test_reconnect_wrapper_reruns_a_read_killed_while_it_ran(driver):
         assert rows[0][1] == 42 and reader._conn is not first
     finally:
         reader.close()
+
+
+def wait_until_server_closed(session: int, timeout: float = 30.0) -> None:
+    """Wait until the server has ended `session` (e.g. net_write_timeout), polling its processlist."""
+    deadline = time.monotonic() + timeout
+    while any(row[0] == session for row in dbconn.processlist()[1]):
+        assert time.monotonic() < deadline, f"the server kept session {session}"
+        time.sleep(0.05)
+
+
+def test_stream_rows_lets_2013_through_and_leaves_nothing_for_the_garbage_collector():
+    import gc
+    import sys
+
+    streaming = dbconn.example("streaming")
+    table = dbconn.tables.numbered_table("stream", rows=100_000, payload_bytes=200)
+    ignored, printing_hook = [], sys.unraisablehook
+    sys.unraisablehook = ignored.append
+    try:
+        with dbconn.connect() as conn:
+            rows = streaming.stream_rows(conn, f"SELECT id, payload FROM {table} ORDER BY id", net_write_timeout=1)
+            next(rows)  # then the consumer stalls, until the server gives up on it
+            wait_until_server_closed(conn.thread_id())
+            code = None
+            try:
+                for _ in rows:
+                    pass
+            except streaming.pymysql.err.OperationalError as exc:  # not kept: its traceback holds the cursor
+                code = exc.args[0]
+        del rows, conn  # the cursor, its result and the connection: each has a finalizer
+        gc.collect()
+    finally:
+        sys.unraisablehook = printing_hook
+        dbconn.tables.drop_table(table)
+    assert code == 2013
+    assert not ignored, [str(u.exc_value) for u in ignored]
