@@ -24,8 +24,9 @@ URL = sa.URL.create(
 )
 
 
-def engine_within_limit(url, account_limit, processes, spare=0):
-    """An engine whose pool, times `processes`, never opens more than `account_limit - spare`."""
+def engine_within_limit(url, account_limit, processes, spare=0, pool_timeout=30):
+    """An engine whose pool, times `processes`, never opens more than `account_limit - spare`.
+    A checkout that waits longer than pool_timeout raises sqlalchemy.exc.TimeoutError."""
     per_process = (account_limit - spare) // processes
     if per_process < 1:
         raise ValueError(f"{processes} processes cannot share {account_limit - spare} connections")
@@ -33,7 +34,7 @@ def engine_within_limit(url, account_limit, processes, spare=0):
         url,
         pool_size=per_process,
         max_overflow=0,  # no connections beyond pool_size, ever
-        pool_timeout=30,  # a busy moment waits for a free connection instead of failing
+        pool_timeout=pool_timeout,  # a busy moment waits for a free connection instead of failing
     )
 
 
