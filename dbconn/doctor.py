@@ -129,7 +129,9 @@ def recommend(report: dict) -> list[dict]:
         severity = "urgent" if wait < 60 else "advice"
         add("pool_recycle", severity, f"pool_recycle={recycle}",
             f"The server closes connections idle for {wait} s (wait_timeout); recycle them {wait - recycle} s "
-            f"earlier, at checkout, so that a pooled connection is never used after the server dropped it."
+            f"earlier, at checkout, so that a pooled connection is not used after wait_timeout closed it. "
+            f"A NAT gateway, firewall, load balancer or proxy on the way may drop idle connections sooner: "
+            f"stay below the smallest idle timeout on the path."
             + (" With a timeout this short a default pool fails after one quiet minute." if wait < 60 else ""))
     add("pool_pre_ping", "advice", "pool_pre_ping=True",
         "Tests each connection at checkout (a ping, about one round trip) and replaces a dead one: covers what "

@@ -1,9 +1,14 @@
-"""A SQLAlchemy engine whose pool never hands out a connection the server has closed.
+"""A SQLAlchemy engine whose pool replaces idle connections before wait_timeout closes
+them, and tests each connection at checkout.
 
 - pool_recycle: replace a connection older than this many seconds at checkout.
-  Keep it below the server's wait_timeout (a common hosting setup: 300 s -> 280).
+  Keep it below the smallest idle timeout on the path: the server's wait_timeout
+  (a common hosting setup: 300 s -> 280), and any NAT gateway, firewall, load
+  balancer or proxy in between (often a few minutes).
 - pool_pre_ping: test each connection at checkout (one round trip) and replace a
   dead one: covers a server restart, a KILL, a failover, which recycle cannot.
+  A connection can still die between the ping and the query: retry whole
+  transactions (reconnect_wrapper.run_transaction).
 
 Neither helps a connection you hold across a long pause: keep sessions short.
 
