@@ -58,6 +58,19 @@ def test_the_codes_that_differ_between_drivers(report):
     assert slow["mysql-connector-python"] == 2055
 
 
+def test_the_connectors_3024_is_its_own_read_timeout_and_no_operational_error(report):
+    """3024 is also MySQL's statement limit; from mysql-connector it is the client's timeout,
+    the connection is closed, and `except OperationalError` (driver's or SQLAlchemy's) misses it."""
+    import mysql.connector
+
+    assert not issubclass(mysql.connector.errors.ReadTimeoutError, mysql.connector.errors.OperationalError)
+    for r in results(report, scenario=SCENARIO["read_timeout"], driver=drivers.CONNECTOR):
+        assert r.error.code == 3024 and "ReadTimeoutError" in r.error.exception, r.error
+        assert not r.next_call.worked, r.next_call  # the connector closed the connection
+    (wrapped,) = results(report, scenario=SCENARIO["read_timeout"], driver=drivers.CONNECTOR, via="SQLAlchemy")
+    assert wrapped.error.exception.startswith("sqlalchemy.exc.DBAPIError ")
+
+
 def test_limits_and_killed_queries_are_not_disconnects(report):
     for key in ("max_user_connections", "kill_query"):
         for r in report.results:
