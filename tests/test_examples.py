@@ -155,3 +155,31 @@ def test_stream_rows_lets_2013_through_and_leaves_nothing_for_the_garbage_collec
         dbconn.tables.drop_table(table)
     assert code == 2013
     assert not ignored, [str(u.exc_value) for u in ignored]
+
+
+@pytest.mark.parametrize("listener", [False, True], ids=["dialect alone", "with the handle_error listener"])
+def test_mysqlconnector_listener_makes_connection_not_available_a_disconnect(listener):
+    import sqlalchemy as sa
+
+    example = dbconn.example("sqlalchemy_mysqlconnector")
+    engine = drivers.CONNECTOR.engine()
+    if listener:
+        example.count_connection_not_available_as_disconnect(engine)
+    try:
+        with engine.connect() as conn:
+            session = conn.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
+            with dbconn.connect("admin") as admin, admin.cursor() as cur:
+                cur.execute("KILL %s", (session,))
+            wait_until_server_closed(session)
+            with pytest.raises(sa.exc.DBAPIError) as failed:
+                conn.execute(sa.text("SELECT 1"))
+            assert failed.value.orig.errno == -1  # "MySQL Connection not available"
+            assert failed.value.connection_invalidated == listener
+            if listener:
+                conn.rollback()
+                assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+            else:
+                with pytest.raises(sa.exc.OperationalError):  # the rollback goes down the dead connection
+                    conn.rollback()
+    finally:
+        engine.dispose()
