@@ -32,8 +32,10 @@ DB = dict(
 
 # 2006 gone away, 2013 lost during query, 2055 lost (mysql-connector's word for 2006),
 # 4031 closed for inactivity (MySQL 8.0.24+, as mysqlclient and mysql-connector read it;
-# PyMySQL reports that packet as 2013).
-DISCONNECTED = {2006, 2013, 2055, 4031}
+# PyMySQL reports that packet as 2013), 1927 killed (MariaDB's answer on a connection
+# being killed), 2014 commands out of sync (the connection's state is lost). The same
+# list as SQLAlchemy's MySQL dialect (sqlalchemy/dialects/mysql/base.py, is_disconnect).
+DISCONNECTED = {1927, 2006, 2013, 2014, 2055, 4031}
 # A connection that already knows it is dead: PyMySQL raises InterfaceError(0, ''),
 # mysql-connector OperationalError(-1, 'MySQL Connection not available').
 ALREADY_DEAD = {0, -1}

@@ -183,3 +183,15 @@ def test_mysqlconnector_listener_makes_connection_not_available_a_disconnect(lis
                     conn.rollback()
     finally:
         engine.dispose()
+
+
+def test_a_connection_killing_itself_is_a_disconnect():
+    """MariaDB answers 1927 'Connection was killed' to the statement that kills its own connection."""
+    wrapper = dbconn.example("reconnect_wrapper")
+    conn = dbconn.connect()
+    try:
+        with pytest.raises(Exception) as killed, conn.cursor() as cur:
+            cur.execute("KILL CONNECTION_ID()")
+        assert wrapper.is_disconnect(killed.value), killed.value
+    finally:
+        conn.close()

@@ -134,7 +134,7 @@ def test_the_pool_discards_the_connection_a_too_large_statement_broke(report):
 
 def test_is_disconnect_on_codes_alone():
     wrapper = example("reconnect_wrapper")
-    for code in (2006, 2013, 2055, 4031):
+    for code in (1927, 2006, 2013, 2014, 2055, 4031):
         assert wrapper.is_disconnect(Exception(code, "lost"))
     assert not wrapper.is_disconnect(Exception(1317, "Query execution was interrupted"))
     assert not wrapper.is_disconnect(Exception(1226, "exceeded"))
