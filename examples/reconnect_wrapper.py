@@ -5,9 +5,10 @@
   it a connect() with autocommit=True, so that no transaction stays open between
   reads (an open one freezes the reader's snapshot and makes ALTER TABLE wait).
   One per thread: a connection must never be shared between threads.
-- run_transaction(): on a lost connection, runs the WHOLE transaction again on a
-  new connection. Retrying only the failed statement would silently drop the
-  statements before it: the server rolled them back when the connection died.
+- run_transaction(): on a lost connection, a deadlock or a lock wait timeout, runs
+  the WHOLE transaction again on a new connection. Retrying only the failed
+  statement would silently drop the statements before it: the server rolled them
+  back when the connection died.
 
 Works with PyMySQL, mysqlclient (MySQLdb) and mysql-connector-python: pass the
 driver's connect function, e.g. functools.partial(MySQLdb.connect, **settings).
@@ -97,40 +98,64 @@ class ReconnectingConnection:
         return rows
 
     def close(self):
-        try:
-            self._conn.close()
-        except Exception:
-            pass  # closing a dead connection may raise; it is closed either way
+        close_quietly(self._conn)
 
 
-def run_transaction(work, connect, attempts=2):
-    """Run work(cursor) and commit, on a fresh connection; if the connection is lost,
-    run all of it again. If it was lost during COMMIT itself, the commit may have
-    happened: make the work safe to repeat (a unique key, INSERT ... ON DUPLICATE KEY)."""
+# The server has rolled the transaction back (1213: all of it; 1205: the statement, and
+# closing the connection rolls back the rest): running all of it again is safe.
+RETRY_TRANSACTION = {1213, 1205}  # deadlock victim, lock wait timeout
+CANNOT_CONNECT = {2002, 2003}  # nothing answers yet: a restart or a failover in progress
+
+
+def run_transaction(work, connect, attempts=3, wait=0.5, idempotent=False):
+    """Run work(cursor) in one transaction on a new connection, and commit it.
+
+    If the connection is lost before COMMIT, or the transaction loses a deadlock (1213)
+    or a lock wait (1205), run ALL of it again on a new connection, after a short wait
+    (longer each time). The transaction is explicit (START TRANSACTION), so this holds
+    whatever autocommit the connection has.
+
+    A connection lost during COMMIT is retried only if idempotent=True: the commit may
+    have happened before its answer was lost. Make such work safe to repeat (a unique
+    key, INSERT ... ON DUPLICATE KEY UPDATE), then say so.
+    """
     for attempt in range(1, attempts + 1):
-        conn = connect()
+        stage, conn = "connect", None
         try:
+            conn = connect()
             cur = conn.cursor()
+            stage = "work"
+            cur.execute("START TRANSACTION")
             result = work(cur)
             cur.close()
+            stage = "commit"
             conn.commit()
             return result
         except Exception as exc:
-            if not is_disconnect(exc) or attempt == attempts:
+            if attempt == attempts or not worth_retrying(exc, stage, idempotent):
                 raise
         finally:
-            try:
-                conn.close()
-            except Exception:
-                pass  # already dead
+            if conn is not None:
+                close_quietly(conn)
+        time.sleep(wait * attempt)
 
 
-def add_order(cur):
-    cur.execute("INSERT INTO orders (id, customer, total) VALUES (%s, %s, %s)", (99, "example", 1))
-    cur.execute("SELECT COUNT(*) FROM orders")
-    count = cur.fetchone()[0]
-    cur.execute("DELETE FROM orders WHERE id = %s", (99,))  # leave the demo table as it was
-    return count
+def worth_retrying(exc, stage, idempotent):
+    """May the whole transaction run again after `exc`, raised at `stage`?"""
+    if error_code(exc) in RETRY_TRANSACTION:
+        return True  # rolled back by the server: nothing was committed
+    if stage == "connect":
+        return error_code(exc) in CANNOT_CONNECT or is_disconnect(exc)
+    if stage == "commit":
+        return idempotent and is_disconnect(exc)
+    return is_disconnect(exc)
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:
+        pass  # closing a dead connection may raise; it is closed either way
 
 
 def main():
@@ -145,7 +170,25 @@ def main():
         assert again != first
     finally:
         reader.close()
-    print("orders inside the transaction:", run_transaction(add_order, connect))
+
+    attempts = []
+
+    def add_order(cur):
+        """Insert an order and count the orders, in one transaction; the first attempt's
+        connection dies after the insert."""
+        attempts.append(len(attempts) + 1)
+        cur.execute("INSERT INTO orders (id, customer, total) VALUES (%s, %s, %s)", (99, "example", 1))
+        if len(attempts) == 1:
+            cur.execute("KILL CONNECTION_ID()")  # 1927: the connection dies mid-transaction
+        cur.execute("SELECT COUNT(*) FROM orders")
+        count = cur.fetchone()[0]
+        cur.execute("DELETE FROM orders WHERE id = %s", (99,))  # leave the demo table as it was
+        return count
+
+    # autocommit=True on purpose: START TRANSACTION still makes the two attempts one transaction each.
+    count = run_transaction(add_order, functools.partial(connect, autocommit=True), wait=0.1)
+    print("orders inside the transaction:", count, "after attempts", attempts)
+    assert attempts == [1, 2] and count == orders + 1  # the first insert was rolled back, not committed
 
 
 if __name__ == "__main__":

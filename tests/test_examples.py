@@ -195,3 +195,113 @@ def test_a_connection_killing_itself_is_a_disconnect():
         assert wrapper.is_disconnect(killed.value), killed.value
     finally:
         conn.close()
+
+
+# --- run_transaction: what it retries, and what it does not ------------------------------
+
+
+@pytest.fixture
+def counters():
+    """A table of this test's own: two rows to update, and one connection factory."""
+    import secrets
+
+    table = f"counters_{secrets.token_hex(3)}"
+    with dbconn.connect(autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
+        cur.execute(f"INSERT INTO {table} VALUES (1, 0), (2, 0)")
+    yield table
+    with dbconn.connect(autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP TABLE {table}")
+
+
+def values(table):
+    with dbconn.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT n FROM {table} ORDER BY id")
+        return [n for (n,) in cur.fetchall()]
+
+
+def connect_app(**options):
+    return functools.partial(dbconn.connect, **options)
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_run_transaction_retries_a_failed_commit_only_when_told_it_is_idempotent(counters, idempotent):
+    wrapper = dbconn.example("reconnect_wrapper")
+    attempts = []
+
+    def work(cur):
+        attempts.append(1)
+        cur.execute(f"UPDATE {counters} SET n = n + 1 WHERE id = 1")
+        if len(attempts) == 1:  # the connection dies after the last statement, before COMMIT
+            cur.execute("SELECT CONNECTION_ID()")
+            session = cur.fetchone()[0]
+            with dbconn.connect("admin") as admin, admin.cursor() as killer:
+                killer.execute("KILL %s", (session,))
+            wait_until_server_closed(session)
+
+    if idempotent:
+        wrapper.run_transaction(work, connect_app(), wait=0.05, idempotent=True)
+        assert len(attempts) == 2 and values(counters) == [1, 0]
+    else:
+        with pytest.raises(Exception) as failed:
+            wrapper.run_transaction(work, connect_app(), wait=0.05)
+        assert wrapper.is_disconnect(failed.value) and len(attempts) == 1
+
+
+def test_run_transaction_runs_both_sides_of_a_deadlock_to_the_end(counters):
+    """Two transactions lock the same two rows in opposite orders: the server rolls one
+    back with 1213, and run_transaction runs it again."""
+    wrapper = dbconn.example("reconnect_wrapper")
+    both_hold_one = threading.Barrier(2, timeout=10)
+    attempts = {"a": 0, "b": 0}
+
+    def transfer(name, first, second):
+        def work(cur):
+            attempts[name] += 1
+            cur.execute(f"UPDATE {counters} SET n = n + 1 WHERE id = %s", (first,))
+            if attempts[name] == 1:
+                both_hold_one.wait()  # each holds one row; each now asks for the other's
+            cur.execute(f"UPDATE {counters} SET n = n + 1 WHERE id = %s", (second,))
+        return lambda: wrapper.run_transaction(work, connect_app(), wait=0.05)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        for job in [pool.submit(transfer("a", 1, 2)), pool.submit(transfer("b", 2, 1))]:
+            job.result()  # raises what the transaction raised
+    assert values(counters) == [2, 2]  # both transactions, each once
+    assert sorted(attempts.values()) == [1, 2]  # one was the deadlock's victim, and ran again
+
+
+def test_run_transaction_retries_a_lock_wait_timeout(counters):
+    wrapper = dbconn.example("reconnect_wrapper")
+    holder = dbconn.connect()
+    with holder.cursor() as cur:
+        cur.execute(f"UPDATE {counters} SET n = n + 10 WHERE id = 1")  # holds the row's lock, uncommitted
+    attempts = []
+
+    def work(cur):
+        attempts.append(1)
+        if len(attempts) == 2:
+            holder.commit()  # meanwhile, the other transaction ends
+        cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        cur.execute(f"UPDATE {counters} SET n = n + 1 WHERE id = 1")
+
+    try:
+        wrapper.run_transaction(work, connect_app(), wait=0.05)
+    finally:
+        holder.close()
+    assert len(attempts) == 2 and values(counters) == [11, 0]
+
+
+def test_run_transaction_waits_for_a_server_that_does_not_answer_yet(counters):
+    from test_server import free_port
+
+    wrapper = dbconn.example("reconnect_wrapper")
+    connects = iter([connect_app(port=free_port()), connect_app()])  # nothing listens there, then the server
+
+    def work(cur):
+        cur.execute(f"UPDATE {counters} SET n = n + 1 WHERE id = 2")
+
+    wrapper.run_transaction(work, lambda: next(connects)(), wait=0.05)
+    assert values(counters) == [0, 1]
