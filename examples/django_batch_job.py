@@ -6,6 +6,12 @@ ends. A job that runs for hours has no requests, so nothing does that for it: a
 connection left idle longer than the server's wait_timeout fails with 2006 "MySQL
 server has gone away". Do what a request would do, before each unit of work.
 
+Django's MySQL backend runs on mysqlclient (`pip install mysqlclient`), the driver
+Django supports and documents ("Requires mysqlclient", django/db/backends/mysql/base.py).
+PyMySQL's install_as_MySQLdb() passes Django's version check only because PyMySQL
+reports a mysqlclient version it is not (pymysql/__init__.py: "Django checks
+mysqlclient version"): don't rely on it in production.
+
 Run: python examples/django_batch_job.py  (connection settings: MYSQL_* environment variables)
 """
 
@@ -13,12 +19,8 @@ import os
 import sys
 import time
 
-import pymysql
-
-pymysql.install_as_MySQLdb()  # Django's MySQL backend, through PyMySQL
-
-import django  # noqa: E402
-from django.conf import settings  # noqa: E402
+import django
+from django.conf import settings
 
 DATABASE = {
     "ENGINE": "django.db.backends.mysql",
@@ -70,6 +72,6 @@ if __name__ == "__main__":
     try:
         main()
     except django.db.utils.OperationalError as exc:
-        if exc.args[0] == 2003:  # nothing answers at host:port
+        if exc.args[0] in (2002, 2003):  # nothing answers at host:port (libmariadb says 2002)
             sys.exit(f"error: no MySQL server at {DATABASE['HOST']}:{DATABASE['PORT']}: start one with `make db`")
         raise
