@@ -40,7 +40,9 @@ def process_batches(batches, pause, alias="default"):
     for batch in range(batches):
         if batch:
             time.sleep(pause)  # a slow API call, a queue that is empty for a while, ...
-        close_old_connections()  # what every request does; outside requests, your job
+        close_old_connections()  # what every request does; outside requests, your job.
+        # Between units of work only, never inside transaction.atomic(): there Django
+        # closes the connection mid-transaction, and the block fails.
         with connections[alias].cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM orders")
             cur.fetchone()
