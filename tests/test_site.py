@@ -348,3 +348,30 @@ def test_screenshots_for_a_person_to_look_at(page, base_url):
             page.wait_for_selector(".pagefind-ui__result-link", timeout=10_000)
         page.screenshot(path=str(out / f"{name}.png"), full_page=False)
         assert (out / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("code", sorted(p.stem for p in (ROOT / "docs" / "errors").glob("*.md")))
+def test_each_help_page_opens_with_a_quick_fix(site, code):
+    """Right after the error lines and one sentence of meaning: 2 to 4 fixes, each linking
+    to the section that explains it."""
+    page = (site / "docs" / "errors" / f"{code}.html").read_text()
+    article = page[page.index("<h1"):]
+    quick = article.find('<p class="admonition-title">Quick fix</p>')
+    assert 0 < quick < article.index("<h2"), "the quick fix comes before the first section"
+    assert article[:quick].count("<pre") == 1, "only the error lines come before it"
+    meaning = article[article.index("</pre>"):quick]
+    sentence = text_of_html(meaning).replace("What it means.", "").strip()
+    assert meaning.count("<p>") == 1 and ". " not in sentence and sentence.endswith("."), "one sentence of meaning"
+    items = re.findall(r"<li>(.*?)</li>", article[quick:article.index("</div>", quick)], re.S)
+    assert 2 <= len(items) <= 4, len(items)
+    for item in items:
+        links = re.findall(r'href="([^"]+)"', item)
+        assert links, f"a quick fix without a link to its section: {text_of_html(item)}"
+        for link in links:
+            target = link.split("#")[-1]
+            if link.startswith("#"):
+                assert f'id="{target}"' in page, f"{code}: no section {target}"
+
+
+def text_of_html(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
