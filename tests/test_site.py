@@ -82,8 +82,10 @@ def test_2006_page_and_notebook(site):
     notebook = text_of(site / "notebooks" / "2006-server-has-gone-away.html")
     assert re.search(r"OperationalError: \((2006|4031), ", notebook)
     assert "InterfaceError: (0, '')" in notebook
-    # The blind retry lost the first row; the whole-transaction retry kept both.
+    # The seed's DB class, by name on the page, lost the first row; the whole-transaction retry kept both.
+    assert "If your code looks like this" in page and "class</span><span class=\"w\"> </span><span class=\"nc\">DB" in page
     assert "rows committed: ((2, 'second'),)" in notebook
+    assert "@user_id after the reconnect: None" in notebook
     assert "rows committed: ((1, 'first'), (2, 'second'))" in notebook
     assert "DeprecationWarning - The 'reconnect' argument is deprecated" in notebook
 
