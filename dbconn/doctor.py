@@ -7,6 +7,7 @@ Exit status: 0 healthy, 1 when a recommendation is urgent, 2 when it cannot conn
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 
@@ -20,6 +21,8 @@ DEFAULT_POOL = 5 + 10  # SQLAlchemy's QueuePool: pool_size=5, max_overflow=10
 # thread holding a session for hours. wait_timeout only bounds it.
 DJANGO_MAX_AGE = 60
 NEAR_TIMEOUT = 0.8  # an idle session past this share of wait_timeout is flagged
+# An account's hourly quotas: the same error 1226 names each when it is spent.
+HOURLY = ("max_queries_per_hour", "max_updates_per_hour", "max_connections_per_hour")
 VARIABLES = (
     "wait_timeout", "interactive_timeout", "max_connections", "max_user_connections",
     "net_read_timeout", "net_write_timeout", "max_allowed_packet",
@@ -69,7 +72,9 @@ def examine(conn, processes: int = 1, threads: int = 1) -> dict:
         cur.execute(f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({marks})", VARIABLES)
         global_vars = {name: _number(value) for name, value in cur.fetchall()}
         cur.execute("SHOW CREATE USER CURRENT_USER()")
-        own_limit = _own_limit(cur.fetchone()[0])
+        create_user = cur.fetchone()[0]
+        own_limit = _own_limit(create_user)
+        hourly = {name: _account_limit(create_user, name) for name in HOURLY}
         cur.execute("SHOW GRANTS")
         sees_all = _sees_all_sessions(row[0] for row in cur.fetchall())
         cur.execute("SELECT user, host, command, time FROM information_schema.processlist WHERE id <> CONNECTION_ID()")
@@ -87,6 +92,7 @@ def examine(conn, processes: int = 1, threads: int = 1) -> dict:
             "effective_max_user_connections": limit,
             "limit_source": source,
             "connections_now": 1 + sum(1 for s in sessions if s[0] == user),  # + the doctor's own
+            **hourly,
         },
         "variables": {
             "wait_timeout": {"session": wait_s, "global": wait_g},
@@ -140,18 +146,19 @@ def recommend(report: dict) -> list[dict]:
     spare = 1 if limit > 2 else 0
     per_process = (limit - spare) // processes
     total_default = processes * DEFAULT_POOL
+    pool_size = min(5, per_process)  # SQLAlchemy's defaults when they fit, else the share
     if per_process < 1:
         add("pool_size", "urgent", "fewer processes, or a higher limit",
             f"{processes} processes cannot each have a connection within a limit of {limit}.")
     else:
         severity = "urgent" if total_default > limit else "advice"
-        pool_size = min(5, per_process)  # SQLAlchemy's defaults when they fit, else the share
         overflow = min(10, per_process - pool_size)
         add("pool_size", severity, f"pool_size={pool_size}, max_overflow={overflow}",
             f"{processes} process(es) x (pool_size + max_overflow) must stay within {limit - spare} "
             f"({report['account']['limit_source']} limit {limit}, {spare} kept spare for you to debug with). "
             f"A default pool (5 + 10) would allow {total_default}"
             + (": more than the limit, so a busy moment ends in error 1226." if total_default > limit else "."))
+    _hourly_advice(report, add, recycle, pooled=processes * (pool_size if per_process >= 1 else 0))
     django_threads = processes * threads
     max_age = max(min(DJANGO_MAX_AGE, recycle), 0)
     add("django", "urgent" if django_threads > limit else "advice",
@@ -171,6 +178,27 @@ def recommend(report: dict) -> list[dict]:
     return out
 
 
+def _hourly_advice(report: dict, add, recycle: int, pooled: int) -> None:
+    """The account's hourly quotas: 1226 names each when it is spent, and only the next hour
+    lifts it; no leak hunt helps."""
+    account = report["account"]
+    per_hour = account["max_connections_per_hour"]
+    if per_hour:
+        opened = math.ceil(pooled * 3600 / max(recycle, 1))
+        add("connections_per_hour", "urgent" if opened > per_hour else "advice",
+            f"keep connections open: a pool, pool_recycle={recycle} or more",
+            f"The account may open {per_hour} connections per hour; then every connect fails with 1226 "
+            f"'max_connections_per_hour' until the hour is over. {pooled} pooled connection(s) recycled every "
+            f"{recycle} s open about {opened} per hour, before any reconnect after a drop; a connection per "
+            f"request (NullPool, no pool) opens one per request.")
+    quotas = [f"{account[name]} {name.removeprefix('max_').replace('_per_hour', '')}"
+              for name in ("max_queries_per_hour", "max_updates_per_hour") if account[name]]
+    if quotas:
+        add("queries_per_hour", "advice", "count statements, or ask for a higher quota",
+            f"The account may run {' and '.join(quotas)} per hour; past that, 1226 'max_questions' or "
+            f"'max_updates' until the hour is over. That is a quota, not a leak.")
+
+
 def recycle_seconds(wait_timeout: int) -> int:
     """A pool_recycle safely below wait_timeout: 300 -> 280, 28800 -> 28740."""
     margin = min(max(wait_timeout // 15, 5), 60)
@@ -183,7 +211,12 @@ def _number(value: str) -> int | float:
 
 
 def _own_limit(create_user: str) -> int:
-    match = re.search(r"MAX_USER_CONNECTIONS (\d+)", create_user)
+    return _account_limit(create_user, "max_user_connections")
+
+
+def _account_limit(create_user: str, name: str) -> int:
+    """A limit from SHOW CREATE USER's WITH clause (MAX_QUERIES_PER_HOUR 100 ...); 0 for none."""
+    match = re.search(rf"\b{name.upper()} (\d+)", create_user)
     return int(match.group(1)) if match else 0
 
 
@@ -220,6 +253,8 @@ def render(report: dict) -> str:
         f"Server      {s['flavour']} {s['version']} at {s['host']}:{s['port']}",
         f"Account     {a['user']}: {a['connections_now']} connection(s) open now (this one included), "
         f"limit {a['effective_max_user_connections']} ({a['limit_source']})",
+        "Per hour    " + ", ".join(f"{name.removeprefix('max_').replace('_per_hour', '')} {a[name]}" for name in HOURLY)
+        + " (0 = no quota)",
         "",
         "Settings    session / global",
         f"  wait_timeout          {v['wait_timeout']['session']} / {v['wait_timeout']['global']} s",

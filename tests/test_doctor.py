@@ -14,7 +14,7 @@ from test_server import free_port, one_line_error, run
 KEYS = {
     "server": {"flavour", "version", "host", "port"},
     "account": {"user", "own_max_user_connections", "effective_max_user_connections", "limit_source",
-                "connections_now"},
+                "connections_now", "max_queries_per_hour", "max_updates_per_hour", "max_connections_per_hour"},
     "variables": {"wait_timeout", "interactive_timeout", "max_connections", "max_user_connections",
                   "net_read_timeout", "net_write_timeout", "max_allowed_packet", "statement_timeout"},
     "workload": {"processes", "threads_per_process"},
@@ -85,6 +85,23 @@ def test_django_advice_is_what_djangos_docs_say():
     django = advice(report, "django")
     assert django["setting"] == "WSGI: CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True; ASGI: CONN_MAX_AGE=0"
     assert "persistent connections should be disabled" in django["why"]
+
+
+def test_hourly_quotas_are_read_and_budgeted():
+    """1226 also names the account's hourly quotas; the doctor reads them (SHOW CREATE USER) and
+    counts what a recycling pool spends of max_connections_per_hour."""
+    account = settings.Account("hourly", "local-only")
+    with server.private_server("--wait-timeout=300") as private:  # a server of its own: dropped with it
+        with dbconn.connect("admin", port=private.port, database=None) as admin, admin.cursor() as cur:
+            cur.execute("CREATE USER 'hourly'@'%%' IDENTIFIED BY %s WITH MAX_CONNECTIONS_PER_HOUR 50 "
+                        "MAX_QUERIES_PER_HOUR 1000", (account.password,))
+        code, report = doctor("--url", settings.url(account, port=private.port, database=None), "--processes", "4")
+    assert report["account"]["max_connections_per_hour"] == 50 and report["account"]["max_queries_per_hour"] == 1000
+    assert report["account"]["max_updates_per_hour"] == 0
+    hourly = advice(report, "connections_per_hour")
+    # 4 processes x 5 pooled connections, recycled every 280 s: about 258 connects an hour, more than 50.
+    assert code == 1 and hourly["severity"] == "urgent" and "about 258 per hour" in hourly["why"]
+    assert "1000 queries per hour" in advice(report, "queries_per_hour")["why"]
 
 
 def test_admin_sees_sessions_and_flags_those_idle_near_the_timeout():
