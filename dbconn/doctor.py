@@ -79,13 +79,16 @@ def examine(conn, processes: int = 1, threads: int = 1) -> dict:
         sees_all = _sees_all_sessions(row[0] for row in cur.fetchall())
         cur.execute("SELECT user, host, command, time FROM information_schema.processlist WHERE id <> CONNECTION_ID()")
         sessions = cur.fetchall()
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Threads_connected'")  # every account's, without any privilege
+        server_connections = int(cur.fetchone()[1])
 
     user = current_user.rsplit("@", 1)[0]
     flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
     statement_timeout = "max_statement_time" if flavour == "mariadb" else "max_execution_time"
     limit, source = _effective_limit(own_limit, global_vars["max_user_connections"], global_vars["max_connections"])
     report = {
-        "server": {"flavour": flavour, "version": version, "host": conn.host, "port": conn.port},
+        "server": {"flavour": flavour, "version": version, "host": conn.host, "port": conn.port,
+                   "connections_now": server_connections},
         "account": {
             "user": user,
             "own_max_user_connections": own_limit,
@@ -143,21 +146,27 @@ def recommend(report: dict) -> list[dict]:
         "Tests each connection at checkout (a ping, about one round trip) and replaces a dead one: covers what "
         "pool_recycle cannot (a server restart, KILL, a failover). Neither helps a connection held across a pause.")
 
-    spare = 1 if limit > 2 else 0
-    per_process = (limit - spare) // processes
+    # max_connections, when it is the limit, is shared: what other accounts hold now is theirs.
+    shared = report["account"]["limit_source"].startswith("max_connections")
+    others = max(report["server"]["connections_now"] - report["account"]["connections_now"], 0) if shared else 0
+    budget = limit - others
+    spare = 1 if budget > 2 else 0
+    per_process = (budget - spare) // processes
     total_default = processes * DEFAULT_POOL
     pool_size = min(5, per_process)  # SQLAlchemy's defaults when they fit, else the share
+    held = (f", {others} of them held by other accounts now, which this budget leaves to them" if shared else "")
     if per_process < 1:
         add("pool_size", "urgent", "fewer processes, or a higher limit",
-            f"{processes} processes cannot each have a connection within a limit of {limit}.")
+            f"{processes} processes cannot each have a connection within a limit of {limit}{held}.")
     else:
-        severity = "urgent" if total_default > limit else "advice"
+        severity = "urgent" if total_default > budget else "advice"
         overflow = min(10, per_process - pool_size)
         add("pool_size", severity, f"pool_size={pool_size}, max_overflow={overflow}",
-            f"{processes} process(es) x (pool_size + max_overflow) must stay within {limit - spare} "
-            f"({report['account']['limit_source']} limit {limit}, {spare} kept spare for you to debug with). "
-            f"A default pool (5 + 10) would allow {total_default}"
-            + (": more than the limit, so a busy moment ends in error 1226." if total_default > limit else "."))
+            f"{processes} process(es) x (pool_size + max_overflow) must stay within {budget - spare} "
+            f"({report['account']['limit_source']} limit {limit}{held}; {spare} kept spare for you to debug "
+            f"with). A default pool (5 + 10) would allow {total_default}"
+            + (f": more than that, so a busy moment ends in error {'1040' if shared else '1226'}."
+               if total_default > budget else "."))
     _hourly_advice(report, add, recycle, pooled=processes * (pool_size if per_process >= 1 else 0))
     django_threads = processes * threads
     max_age = max(min(DJANGO_MAX_AGE, recycle), 0)

@@ -12,7 +12,7 @@ from dbconn import server, settings
 from test_server import free_port, one_line_error, run
 
 KEYS = {
-    "server": {"flavour", "version", "host", "port"},
+    "server": {"flavour", "version", "host", "port", "connections_now"},
     "account": {"user", "own_max_user_connections", "effective_max_user_connections", "limit_source",
                 "connections_now", "max_queries_per_hour", "max_updates_per_hour", "max_connections_per_hour"},
     "variables": {"wait_timeout", "interactive_timeout", "max_connections", "max_user_connections",
@@ -102,6 +102,24 @@ def test_hourly_quotas_are_read_and_budgeted():
     # 4 processes x 5 pooled connections, recycled every 280 s: about 258 connects an hour, more than 50.
     assert code == 1 and hourly["severity"] == "urgent" and "about 258 per hour" in hourly["why"]
     assert "1000 queries per hour" in advice(report, "queries_per_hour")["why"]
+
+
+def test_a_shared_max_connections_is_budgeted_as_shared():
+    """With no per-account limit, max_connections is every account's: the doctor budgets
+    only what the other accounts leave (Threads_connected, which any account may read)."""
+    with server.private_server("--max-connections=20") as private:
+        others = [dbconn.connect("admin", port=private.port) for _ in range(8)]
+        try:
+            code, report = doctor("--url", settings.url("app", port=private.port), "--processes", "2")
+        finally:
+            for conn in others:
+                conn.close()
+    assert report["account"]["limit_source"].startswith("max_connections")
+    assert report["server"]["connections_now"] == 9  # the 8 and the doctor's own
+    pool = advice(report, "pool_size")
+    # 20 - 8 held by others - 1 spare = 11, for 2 processes: 5 each, and no overflow.
+    assert pool["setting"] == "pool_size=5, max_overflow=0", pool
+    assert "8 of them held by other accounts now" in pool["why"] and code == 1
 
 
 def test_admin_sees_sessions_and_flags_those_idle_near_the_timeout():
