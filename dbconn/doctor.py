@@ -165,7 +165,7 @@ def recommend(report: dict) -> list[dict]:
             f"{processes} process(es) x (pool_size + max_overflow) must stay within {budget - spare} "
             f"({report['account']['limit_source']} limit {limit}{held}; {spare} kept spare for you to debug "
             f"with). A default pool (5 + 10) would allow {total_default}"
-            + (f": more than that, so a busy moment ends in error {'1040' if shared else '1226'}."
+            + (f": more than that, so a busy moment ends in error {REFUSED_WITH[report['account']['limit_source']]}."
                if total_default > budget else "."))
     _hourly_advice(report, add, recycle, pooled=processes * (pool_size if per_process >= 1 else 0))
     django_threads = processes * threads
@@ -227,6 +227,10 @@ def _account_limit(create_user: str, name: str) -> int:
     """A limit from SHOW CREATE USER's WITH clause (MAX_QUERIES_PER_HOUR 100 ...); 0 for none."""
     match = re.search(rf"\b{name.upper()} (\d+)", create_user)
     return int(match.group(1)) if match else 0
+
+
+# The error a connect past each kind of limit gets.
+REFUSED_WITH = {"account": 1226, "server-wide max_user_connections": 1203, "max_connections (shared by all accounts)": 1040}
 
 
 def _effective_limit(own: int, global_limit: int, max_connections: int) -> tuple[int, str]:
