@@ -22,6 +22,8 @@ import time
 import django
 from django.conf import settings
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DATABASE = {
     "ENGINE": "django.db.backends.mysql",
     "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),

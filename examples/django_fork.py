@@ -17,6 +17,8 @@ import sys
 import django
 from django.conf import settings
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DATABASE = {
     "ENGINE": "django.db.backends.mysql",  # on mysqlclient
     "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),

@@ -13,6 +13,8 @@ import sys
 
 import pymysql
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DB = dict(
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
     port=int(os.environ.get("MYSQL_PORT", "3307")),
