@@ -65,11 +65,30 @@ def process_batches_closing(batches, pause, alias="default"):
 
 
 def main():
-    settings.configure(DATABASES={"default": DATABASE})
+    from django.db import OperationalError, connections
+
+    # A second alias whose connections the server drops after 1 second idle: the pause
+    # between batches (1.5 s) outlasts it, as a real job's outlasts wait_timeout.
+    short = {**DATABASE, "OPTIONS": {"init_command": "SET SESSION wait_timeout = 1"}}
+    settings.configure(DATABASES={"default": DATABASE, "short": short})
     django.setup()
-    process_batches(batches=3, pause=0.1)
-    process_batches_closing(batches=3, pause=0.1)
-    print("6 batches done")
+    process_batches(batches=2, pause=1.5, alias="short")
+    process_batches_closing(batches=2, pause=1.5, alias="short")
+    print("4 batches done, each after a pause longer than the session's wait_timeout")
+    connections.close_all()
+    try:  # the same job without either: its second batch finds the connection gone
+        for batch in range(2):
+            if batch:
+                time.sleep(1.5)
+            with connections["short"].cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM orders")
+    except OperationalError as exc:
+        print("without close_old_connections():", exc.args)
+        assert exc.args[0] in (2006, 2013, 4031)
+    else:
+        raise AssertionError("the connection outlived wait_timeout")
+    finally:
+        connections.close_all()
 
 
 if __name__ == "__main__":

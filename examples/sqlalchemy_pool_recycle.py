@@ -39,9 +39,22 @@ def order_count():
         return conn.execute(sa.text("SELECT COUNT(*) FROM orders")).scalar_one()
 
 
+def session_id():
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
+
+
 def main():
     try:
         print("orders:", order_count())
+        first = session_id()  # now idle in the pool
+        admin = sa.create_engine(URL, poolclass=sa.pool.NullPool)  # a connection outside the pool
+        with admin.connect() as other:
+            other.execute(sa.text(f"KILL {int(first)}"))  # an account may kill its own connections
+        admin.dispose()
+        print("after KILL of the pooled connection, orders:", order_count(), "- on a new session:",
+              session_id() != first)
+        assert session_id() != first  # pool_pre_ping found it dead at checkout and replaced it
     finally:
         engine.dispose()
 

@@ -12,9 +12,20 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(path, tmp_path):
     # From another directory, with nothing but the environment: the way a reader runs it.
+    # main() asserts what the example's page claims: a failed claim is a non-zero exit.
     result = subprocess.run([sys.executable, str(path)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "an example prints what it did"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_checks_what_it_shows(path):
+    """Printing is not checking: each example's main() asserts (or raises on) its claim."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    (main,) = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main"]
+    assert any(isinstance(node, (ast.Assert, ast.Raise)) for node in ast.walk(main)), f"{path.name}: main() checks nothing"
 
 
 # --- what the examples' pages claim, checked from the server's side ------------------------
