@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import re
 import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +42,7 @@ class Outcome:
     invalidated: bool | None = None  # SQLAlchemy only: did it see a disconnect?
     warning: str = ""  # a DeprecationWarning the call gave, if any
     note: str = ""  # why a scenario could not happen this way
+    printed: str = ""  # the traceback's last line as Python prints it (whitespace collapsed)
 
     @property
     def worked(self) -> bool:
@@ -67,7 +70,16 @@ class Outcome:
             message=message[:120],
             disconnect=_reconnect_wrapper().is_disconnect(driver_exc),
             invalidated=getattr(exc, "connection_invalidated", None),
+            printed=printed_line(exc),
         )
+
+
+def printed_line(exc: BaseException) -> str:
+    """The line a traceback ends with, as readers paste it: without SQLAlchemy's [SQL: ...]
+    and "Background on this error" lines, whitespace (mysql-connector's indented message) collapsed."""
+    text = "".join(traceback.format_exception_only(type(exc), exc))
+    text = re.split(r"\n\[SQL: |\n\(Background on this error", text)[0]
+    return " ".join(text.split())
 
 
 def _qualified(cls: type) -> str:
@@ -574,11 +586,10 @@ def _cell(text) -> str:
 
 
 def _said(outcome: Outcome) -> str:
+    """What the call did, as the reader's traceback says it: its last line, unabridged."""
     if outcome.worked:
         return f"works; {outcome.note}" if outcome.note else "works"
-    code = "" if outcome.code is None else f" {outcome.code}"
-    message = f": {_cell(outcome.message)}" if outcome.message else ""
-    return f"`{outcome.exception}{code}`{message}"
+    return f"`{_cell(outcome.printed)}`"
 
 
 def _disconnect_seen(result: Result) -> str:

@@ -102,11 +102,11 @@ def test_reconnecting_pings_and_their_deprecations(report):
 def test_unexpected_results_are_reported():
     """The check that fails the build is itself able to fail."""
     limit = SCENARIO["max_user_connections"]
-    wrong = Result(limit, drivers.PYMYSQL, "driver", Outcome("pymysql.err.OperationalError", 2006, "gone"),
-                   Outcome(), 0.1)
+    wrong = Result(limit, drivers.PYMYSQL, "driver", Outcome("pymysql.err.OperationalError", 2006, "gone",
+                   printed="pymysql.err.OperationalError: (2006, 'gone')"), Outcome(), 0.1)
     report = matrix.Report("test", {}, [wrong], [], 0.1)
     assert matrix.unexpected(report) == [
-        "max_user_connections via PyMySQL (driver): `pymysql.err.OperationalError 2006`: gone"]
+        "max_user_connections via PyMySQL (driver): `pymysql.err.OperationalError: (2006, 'gone')`"]
     no_error = Result(DISCONNECTS[0], drivers.PYMYSQL, "driver", Outcome(), Outcome(), 0.1)
     assert not no_error.as_expected
 
@@ -159,3 +159,15 @@ def test_the_command_prints_the_tables():
 def test_the_command_without_a_server_says_so_in_one_line():
     line = one_line_error(run("-m", "dbconn", "matrix", MYSQL_PORT=free_port()))
     assert line.startswith("error: ") and "make db" in line, line
+
+
+def test_the_tables_show_each_error_as_its_traceback_prints_it(report):
+    import pymysql
+
+    exc = pymysql.err.OperationalError(2006, "MySQL server has gone away")
+    assert matrix.printed_line(exc) == "pymysql.err.OperationalError: (2006, 'MySQL server has gone away')"
+    (sa_killed,) = results(report, scenario=SCENARIO["killed_query_running"], driver=drivers.PYMYSQL, via="SQLAlchemy")
+    assert sa_killed.error.printed == ("sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) "
+                                       "(2013, 'Lost connection to MySQL server during query')")
+    (timeout,) = results(report, scenario=SCENARIO["read_timeout"], driver=drivers.CONNECTOR, via="driver")
+    assert timeout.error.printed.startswith("mysql.connector.errors.ReadTimeoutError: 3024: The Read Operation timed out.")
