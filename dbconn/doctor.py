@@ -230,7 +230,11 @@ def _account_limit(create_user: str, name: str) -> int:
 
 
 # The error a connect past each kind of limit gets.
-REFUSED_WITH = {"account": 1226, "server-wide max_user_connections": 1203, "max_connections (shared by all accounts)": 1040}
+REFUSED_WITH = {
+    "account": 1226,
+    "server-wide max_user_connections": 1203,
+    "max_connections (shared by all accounts)": 1040,
+}
 
 
 def _effective_limit(own: int, global_limit: int, max_connections: int) -> tuple[int, str]:

@@ -55,7 +55,8 @@ def main():
             try:
                 conn.execute(sa.text("SELECT 1"))
             except sa.exc.DBAPIError as exc:
-                print("after KILL:", exc.orig.errno, exc.orig.msg, "- seen as a disconnect:", exc.connection_invalidated)
+                print("after KILL:", exc.orig.errno, exc.orig.msg,
+                      "- seen as a disconnect:", exc.connection_invalidated)
                 assert exc.connection_invalidated
             conn.rollback()  # without the listener, this raises 2055 as well
             again = conn.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()

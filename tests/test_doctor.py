@@ -74,7 +74,8 @@ def test_short_wait_timeout():
         recycle = advice(report, "pool_recycle")
         assert code == 1 and recycle["severity"] == "urgent" and recycle["setting"] == "pool_recycle=25"
         # wait_timeout bounds Django's CONN_MAX_AGE too.
-        assert advice(report, "django")["setting"] == "WSGI: CONN_MAX_AGE=25, CONN_HEALTH_CHECKS=True; ASGI: CONN_MAX_AGE=0"
+        django = advice(report, "django")["setting"]
+        assert django == "WSGI: CONN_MAX_AGE=25, CONN_HEALTH_CHECKS=True; ASGI: CONN_MAX_AGE=0"
 
 
 def test_django_advice_is_what_djangos_docs_say():

@@ -170,4 +170,5 @@ def test_the_tables_show_each_error_as_its_traceback_prints_it(report):
     assert sa_killed.error.printed == ("sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) "
                                        "(2013, 'Lost connection to MySQL server during query')")
     (timeout,) = results(report, scenario=SCENARIO["read_timeout"], driver=drivers.CONNECTOR, via="driver")
-    assert timeout.error.printed.startswith("mysql.connector.errors.ReadTimeoutError: 3024: The Read Operation timed out.")
+    assert timeout.error.printed.startswith(
+        "mysql.connector.errors.ReadTimeoutError: 3024: The Read Operation timed out.")
