@@ -200,12 +200,17 @@ def _hourly_advice(report: dict, add, recycle: int, pooled: int) -> None:
             f"'max_connections_per_hour' until the hour is over. {pooled} pooled connection(s) recycled every "
             f"{recycle} s open about {opened} per hour, before any reconnect after a drop; a connection per "
             f"request (NullPool, no pool) opens one per request.")
-    quotas = [f"{account[name]} {name.removeprefix('max_').replace('_per_hour', '')}"
-              for name in ("max_queries_per_hour", "max_updates_per_hour") if account[name]]
+    quotas = [f"{account[name]} {_quota_name(name)}" for name in ("max_queries_per_hour", "max_updates_per_hour")
+              if account[name]]
     if quotas:
         add("queries_per_hour", "advice", "count statements, or ask for a higher quota",
             f"The account may run {' and '.join(quotas)} per hour; past that, 1226 'max_questions' or "
             f"'max_updates' until the hour is over. That is a quota, not a leak.")
+
+
+def _quota_name(name: str) -> str:
+    """max_queries_per_hour -> queries"""
+    return name.removeprefix("max_").removesuffix("_per_hour")
 
 
 def recycle_seconds(wait_timeout: int) -> int:
@@ -270,8 +275,7 @@ def render(report: dict) -> str:
         f"Server      {s['flavour']} {s['version']} at {s['host']}:{s['port']}",
         f"Account     {a['user']}: {a['connections_now']} connection(s) open now (this one included), "
         f"limit {a['effective_max_user_connections']} ({a['limit_source']})",
-        "Per hour    " + ", ".join(f"{name.removeprefix('max_').replace('_per_hour', '')} {a[name]}" for name in HOURLY)
-        + " (0 = no quota)",
+        "Per hour    " + ", ".join(f"{_quota_name(name)} {a[name]}" for name in HOURLY) + " (0 = no quota)",
         "",
         "Settings    session / global",
         f"  wait_timeout          {v['wait_timeout']['session']} / {v['wait_timeout']['global']} s",
