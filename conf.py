@@ -8,9 +8,8 @@ from pathlib import Path
 from sphinx.util import logging
 
 import dbconn
-from dbconn import matrix
 from dbconn import errors as error_catalogue
-from dbconn import settings, site
+from dbconn import matrix, produced, settings, site
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +184,16 @@ PAGEFIND = [
 ]
 
 
+def _header_lines_were_produced(app, exception):
+    """Every error line typed at the top of a page was printed by a run of this build (a
+    notebook cell, the driver matrix), up to host, port and OS-error details: a line no
+    run printed is a warning naming it, and -W fails the build (dbconn/produced.py)."""
+    if exception or app.builder.name != "html" or app.config.nb_execution_mode == "off":
+        return
+    for page, line in produced.unproduced(Path(app.srcdir), Path(app.outdir)):
+        logger.warning("this header line was printed by no run of this build: %s", line, location=page)
+
+
 def setup(app):
     app.connect("env-before-read-docs", _require_server)
     app.connect("source-read", _driver_matrix)
@@ -194,4 +203,5 @@ def setup(app):
     app.connect("build-finished", _short_error_urls)
     app.connect("build-finished", _catalogue_matches_pages)
     app.connect("build-finished", _search_engine_files)
+    app.connect("build-finished", _header_lines_were_produced)
     app.connect("build-finished", _pagefind_index)  # last: indexes what the others wrote

@@ -91,6 +91,19 @@ def test_network_faults_through_each_driver(report):
     cut = {r.driver.name: r.error.code for r in results(report, scenario=SCENARIO["network_cut"], via="driver")}
     assert cut["PyMySQL"] == cut["mysqlclient"] == 2013
 
+def test_the_connectors_3024_is_its_own_read_timeout_and_no_operational_error(report):
+    """3024 is also MySQL's statement limit; from mysql-connector it is the client's timeout,
+    the connection is closed, and `except OperationalError` (driver's or SQLAlchemy's) misses it."""
+    import mysql.connector
+
+    assert not issubclass(mysql.connector.errors.ReadTimeoutError, mysql.connector.errors.OperationalError)
+    for r in results(report, scenario=SCENARIO["read_timeout"], driver=drivers.CONNECTOR):
+        assert r.error.code == 3024 and "ReadTimeoutError" in r.error.exception, r.error
+        assert not r.next_call.worked, r.next_call  # the connector closed the connection
+    (wrapped,) = results(report, scenario=SCENARIO["read_timeout"], driver=drivers.CONNECTOR, via="SQLAlchemy")
+    assert wrapped.error.exception.startswith("sqlalchemy.exc.DBAPIError ")
+
+
 def test_limits_and_killed_queries_are_not_disconnects(report):
     for key in ("max_user_connections", "kill_query"):
         for r in report.results:
@@ -149,18 +162,39 @@ def test_the_async_drivers_raise_what_the_asyncio_page_says(report):
 def test_unexpected_results_are_reported():
     """The check that fails the build is itself able to fail."""
     limit = SCENARIO["max_user_connections"]
-    wrong = Result(limit, drivers.PYMYSQL, "driver", Outcome("pymysql.err.OperationalError", 2006, "gone"),
-                   Outcome(), 0.1)
+    wrong = Result(limit, drivers.PYMYSQL, "driver", Outcome("pymysql.err.OperationalError", 2006, "gone",
+                   printed="pymysql.err.OperationalError: (2006, 'gone')"), Outcome(), 0.1)
     report = matrix.Report("test", {}, [wrong], [], 0.1)
     assert matrix.unexpected(report) == [
-        "max_user_connections via PyMySQL (driver): `pymysql.err.OperationalError 2006`: gone"]
+        "max_user_connections via PyMySQL (driver): `pymysql.err.OperationalError: (2006, 'gone')`"]
     no_error = Result(DISCONNECTS[0], drivers.PYMYSQL, "driver", Outcome(), Outcome(), 0.1)
     assert not no_error.as_expected
 
 
+def test_no_cell_calls_a_dead_connection_usable(report):
+    """The SQLAlchemy column is read from what the next call did (a dead connection was
+    once shown as "still usable" because only the first error was looked at)."""
+    for r in results(report, via="SQLAlchemy"):
+        cell = matrix._disconnect_seen(r)
+        if r.error.worked or r.scenario.family == "limit" or r.error.invalidated:
+            continue
+        assert ("next call on it worked" in cell) == r.next_call.worked, (r.scenario.key, r.driver.name, cell)
+    packet = SCENARIO["max_allowed_packet"]
+    dead = Result(packet, drivers.PYMYSQL, "SQLAlchemy", Outcome("sqlalchemy.exc.OperationalError", 1153, "bigger",
+                  invalidated=False), Outcome("sqlalchemy.exc.OperationalError", 2006, "gone away"), 0.1)
+    assert matrix._disconnect_seen(dead) == "**no**, and the next call on it failed too"
+
+
+def test_the_pool_discards_the_connection_a_too_large_statement_broke(report):
+    """1153 is no disconnect to SQLAlchemy, yet the next request works: the rollback at the end
+    of the `with` block fails, and that failure is seen as one."""
+    for fr in fix_results(report, "after_packet"):
+        assert fr.outcome.worked and not fr.outcome.note, (fr.driver.name, fr.outcome)
+
+
 def test_is_disconnect_on_codes_alone():
     wrapper = example("reconnect_wrapper")
-    for code in (2006, 2013, 2055, 4031):
+    for code in (1927, 2006, 2013, 2014, 2055, 4031):
         assert wrapper.is_disconnect(Exception(code, "lost"))
     assert not wrapper.is_disconnect(Exception(1317, "Query execution was interrupted"))
     assert not wrapper.is_disconnect(Exception(1226, "exceeded"))
@@ -185,3 +219,16 @@ def test_the_command_prints_the_tables():
 def test_the_command_without_a_server_says_so_in_one_line():
     line = one_line_error(run("-m", "dbconn", "matrix", MYSQL_PORT=free_port()))
     assert line.startswith("error: ") and "make db" in line, line
+
+
+def test_the_tables_show_each_error_as_its_traceback_prints_it(report):
+    import pymysql
+
+    exc = pymysql.err.OperationalError(2006, "MySQL server has gone away")
+    assert matrix.printed_line(exc) == "pymysql.err.OperationalError: (2006, 'MySQL server has gone away')"
+    (sa_killed,) = results(report, scenario=SCENARIO["killed_query_running"], driver=drivers.PYMYSQL, via="SQLAlchemy")
+    assert sa_killed.error.printed == ("sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) "
+                                       "(2013, 'Lost connection to MySQL server during query')")
+    (timeout,) = results(report, scenario=SCENARIO["read_timeout"], driver=drivers.CONNECTOR, via="driver")
+    assert timeout.error.printed.startswith(
+        "mysql.connector.errors.ReadTimeoutError: 3024: The Read Operation timed out.")

@@ -82,8 +82,10 @@ def test_2006_page_and_notebook(site):
     notebook = text_of(site / "notebooks" / "2006-server-has-gone-away.html")
     assert re.search(r"OperationalError: \((2006|4031), ", notebook)
     assert "InterfaceError: (0, '')" in notebook
-    # The blind retry lost the first row; the whole-transaction retry kept both.
+    # The seed's DB class, by name on the page, lost the first row; the whole-transaction retry kept both.
+    assert "If your code looks like this" in page and "class</span><span class=\"w\"> </span><span class=\"nc\">DB" in page
     assert "rows committed: ((2, 'second'),)" in notebook
+    assert "@user_id after the reconnect: None" in notebook
     assert "rows committed: ((1, 'first'), (2, 'second'))" in notebook
     assert "DeprecationWarning - The 'reconnect' argument is deprecated" in notebook
 
@@ -91,6 +93,8 @@ def test_2006_page_and_notebook(site):
 def test_2013_page_and_notebook(site):
     page = (site / "docs" / "errors" / "2013.html").read_text()
     assert "../../notebooks/2013-lost-connection-during-query.html" in page
+    # MySQL 8 + PyMySQL readers with an idle connection get 2013: this page sends them to 2006.
+    assert "2006.html#mysql8-4031" in page
     notebook = text_of(site / "notebooks" / "2013-lost-connection-during-query.html")
     assert "OperationalError: (2013, 'Lost connection to MySQL server during query (timed out)')" in notebook
     assert "OperationalError: (1317, 'Query execution was interrupted')" in notebook
@@ -111,7 +115,7 @@ def test_driver_page_tables_come_from_a_run_at_build_time(site):
         assert scenario.title in page
     # Per-run account names: written by this build's run, not typed into the page.
     assert re.search(r"User 'matrix_[0-9a-f]{6}' has exceeded the 'max_user_connections' resource", page)
-    assert "mysql.connector.errors.ReadTimeoutError 3024" in page
+    assert "mysql.connector.errors.ReadTimeoutError: 3024: The Read Operation timed out." in page
 
 
 # Threads, sessions that never recover, exhausted pools, frameworks: each page links its
@@ -689,3 +693,37 @@ def test_theme_markup_passes_accessibility_rules(site):
         page = path.read_text()
         assert not re.search(r'role="heading"(?![^>]*aria-level)', page), path.name
         assert not re.search(r'<th class="head">(<p></p>)?</th>', page), path.name
+@pytest.mark.parametrize("code", sorted(p.stem for p in (ROOT / "docs" / "errors").glob("*.md")))
+def test_each_help_page_opens_with_a_quick_fix(site, code):
+    """Right after the error lines and one sentence of meaning: 2 to 4 fixes, each linking
+    to the section that explains it."""
+    page = (site / "docs" / "errors" / f"{code}.html").read_text()
+    article = page[page.index("<h1"):]
+    quick = article.find('<p class="admonition-title">Quick fix</p>')
+    assert 0 < quick < article.index("<h2"), "the quick fix comes before the first section"
+    assert article[:quick].count("<pre") == 1, "only the error lines come before it"
+    meaning = article[article.index("</pre>"):quick]
+    sentence = text_of_html(meaning).replace("What it means.", "").strip()
+    assert meaning.count("<p>") == 1 and ". " not in sentence and sentence.endswith("."), "one sentence of meaning"
+    items = re.findall(r"<li>(.*?)</li>", article[quick:article.index("</div>", quick)], re.S)
+    assert 2 <= len(items) <= 4, len(items)
+    for item in items:
+        links = re.findall(r'href="([^"]+)"', item)
+        assert links, f"a quick fix without a link to its section: {text_of_html(item)}"
+        for link in links:
+            target = link.split("#")[-1]
+            if link.startswith("#"):
+                assert f'id="{target}"' in page, f"{code}: no section {target}"
+
+
+def text_of_html(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def test_every_typed_error_line_was_printed_by_this_builds_runs(site):
+    """The header block of each page types error lines; each was printed by a notebook cell
+    or the driver matrix in this very build, up to host, port and OS-error details (the
+    build warns, and -W fails it, naming the line: dbconn/produced.py)."""
+    from dbconn import produced
+
+    assert produced.unproduced(ROOT, site) == []
