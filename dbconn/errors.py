@@ -171,7 +171,7 @@ CATALOGUE: tuple[Entry, ...] = (
         contexts=(Context("hourly", r"max_connections_per_hour|max_questions|max_updates",
                           "the account's hourly limit on connections or statements: open fewer connections "
                           "(keep them in a pool) or ask for a higher limit",
-                          *NOT_HERE, reference=MYSQL_MANUAL + "user-resources.html"),),
+                          "docs/errors/1226", "hourly-quotas-max-questions-max-updates-max-connections-per-hour"),),
     ),
     Entry(
         "1045", 1045, "Access denied for user 'user'@'host' (using password: YES)",
@@ -309,7 +309,26 @@ CATALOGUE: tuple[Entry, ...] = (
         "3024", 3024, "Query execution was interrupted, maximum statement execution time exceeded",
         (r"maximum statement execution time exceeded", r"\bReadTimeoutError\b", r"\bER_QUERY_TIMEOUT\b"),
         *READ_TIMEOUTS,
-        "MySQL's max_execution_time, or mysql-connector-python's read timeout, stopped a statement that ran too long",
+        "MySQL's max_execution_time stopped a SELECT that ran too long; the connection survives",
+        contexts=(Context("client", r"ReadTimeoutError|read operation timed out",
+                          "mysql-connector-python's own read_timeout expired: the client gave up and closed the "
+                          "connection, while the statement may still run on the server", *READ_TIMEOUTS),),
+    ),
+    Entry(
+        "1927", 1927, "Connection was killed",
+        (r"\bconnection was killed\b", r"\bER_CONNECTION_KILLED\b"),
+        *LOST,
+        "MariaDB: KILL CONNECTION (an administrator, a watchdog, a failover) ended the session mid-query",
+    ),
+    Entry(
+        "TransactionManagementError", None,
+        "TransactionManagementError: An error occurred in the current transaction. You can't execute queries "
+        "until the end of the 'atomic' block.",
+        (r"TransactionManagementError",),
+        "docs/errors/2006", "django-outside-requests-conn-max-age-and-conn-health-checks",
+        "Django: an earlier error (often a lost connection, or close_old_connections() inside atomic()) broke "
+        "the transaction; end the atomic block, then retry the whole unit of work",
+        tier=CONSEQUENCE,
     ),
     Entry(
         "1203", 1203, "User already has more than 'max_user_connections' active connections",
