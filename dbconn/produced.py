@@ -32,7 +32,13 @@ DETAILS = (
     (re.compile(r"\((?:\w+Error)\(\d+, '[^']*'\)\)"), "(OS-ERROR)"),
     (re.compile(r"\(\[Errno \d+\] [^)]*\)"), "(OS-ERROR)"),
     (re.compile(r"system error: (?:Errno )?\d+: [^'\"]*?(?=['\"]?\)?$)"), "system error: OS-ERROR"),
+    # how far two interleaved conversations had got, and the pool's configured size
+    (re.compile(r"got \d+ expected \d+"), "got N expected M"),
+    (re.compile(r"limit of size \d+ overflow -?\d+ reached, connection timed out, timeout [\d.]+"),
+     "limit of size N overflow M reached, connection timed out, timeout T"),
 )
+# A cell that prints an exception's repr: InvalidRequestError('...') reads as InvalidRequestError: ...
+REPR = re.compile(r"\b([A-Za-z_][\w.]*(?:Error|Exception))\('(.*)'\)$")
 
 
 def header_lines(markdown: str) -> list[str]:
@@ -71,7 +77,7 @@ def text_of(page_html: str) -> str:
 
 def produced_lines(texts: Iterable[str]) -> list[str]:
     """Every line of the produced pages, normalized."""
-    return [normalize(line) for text in texts for line in text.splitlines() if line.strip()]
+    return [normalize(REPR.sub(r"\1: \2", line)) for text in texts for line in text.splitlines() if line.strip()]
 
 
 def was_produced(typed: str, produced: list[str]) -> bool:

@@ -43,6 +43,24 @@ def test_host_port_and_os_error_details_may_differ():
     assert produced.was_produced(produced.header_lines(PAGE)[0], produced.produced_lines([reset]))
 
 
+def test_interleaving_counts_pool_sizes_and_a_printed_repr_may_differ():
+    printed = produced.produced_lines([
+        "InternalError: Packet sequence number wrong - got 57 expected 42",
+        "TimeoutError: QueuePool limit of size 2 overflow 1 reached, connection timed out, timeout 0.50 "
+        "(Background on this error at: https://sqlalche.me/e/21/3o7r)",
+        "task 2 got: InvalidRequestError('This session is provisioning a new connection')",
+    ])
+    assert produced.was_produced("pymysql.err.InternalError: Packet sequence number wrong - got 1 expected 2", printed)
+    assert produced.was_produced("sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, "
+                                 "connection timed out, timeout 30.00 (Background on this error at: "
+                                 "https://sqlalche.me/e/21/3o7r)", printed)
+    assert not produced.was_produced("sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, "
+                                     "connection timed out, timeout 30.00 (Background on this error at: "
+                                     "https://sqlalche.me/e/20/3o7r)", printed), "another SQLAlchemy's link"
+    assert produced.was_produced("sqlalchemy.exc.InvalidRequestError: This session is provisioning a new connection",
+                                 printed)
+
+
 def test_anything_else_must_be_what_was_printed():
     lines = produced.produced_lines(["OperationalError: (2006, 'MySQL server has gone away')"])
     assert not produced.was_produced("pymysql.err.OperationalError: (2006, 'Server has gone away')", lines)
