@@ -24,7 +24,7 @@ def test_example_checks_what_it_shows(path):
     import ast
 
     tree = ast.parse(path.read_text())
-    (main,) = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main"]
+    (main,) = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "main"]
     checks = [node for node in ast.walk(main) if isinstance(node, (ast.Assert, ast.Raise))]
     assert checks, f"{path.name}: main() checks nothing"
 

@@ -523,10 +523,10 @@ def _corpus(expected: str, holding: str) -> str:
 
 
 @pytest.mark.parametrize("text, expected", [
-    (_corpus("2006", "ForkPoolWorker"), "docs/errors/2006.html#find-the-cause"),
+    (_corpus("2006/celery", "ForkPoolWorker"), "docs/frameworks/celery.html#find-the-cause"),
     (_corpus("2013", "The above exception was the direct cause"), "docs/errors/2013.html#find-the-cause"),
-    (_corpus("4031", "pony/orm"), "docs/errors/2006.html#which-server-says-what"),
-    (_corpus("PendingRollbackError", "_revalidate_connection"), errors.BY_KEY["PendingRollbackError"].reference),
+    (_corpus("4031", "pony/orm"), "docs/errors/4031.html#what-each-driver-raises-on-mysql-8"),
+    (_corpus("PendingRollbackError", "_revalidate_connection"), "docs/errors/pending-rollback.html#find-the-cause"),
 ], ids=["celery-2006", "flask-2013", "mysql8-4031", "sqlalchemy-pending-rollback"])
 def test_a_pasted_traceback_finds_its_section_first(page, base_url, text, expected):
     links = search(page, base_url, text)
