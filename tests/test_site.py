@@ -536,10 +536,10 @@ def test_a_pasted_traceback_finds_its_section_first(page, base_url, text, expect
 
 
 def test_a_long_title_drops_the_words_no_page_has(page, base_url):
-    links = search(page, base_url, "celery worker loses pool_recycle connections aiomysqlx quxbazqq after hours")
+    links = search(page, base_url, "celery worker loses pool_recycle connections plughquux quxbazqq after hours")
     assert links, "the words that are on pages still find them"
     status = page.inner_text(".site-search__status")
-    assert "no page has" in status and "“aiomysqlx”" in status and "“quxbazqq”" in status
+    assert "no page has" in status and "“plughquux”" in status and "“quxbazqq”" in status
 
 
 @pytest.mark.parametrize("word", ["banana", "xyzzy", "qwertyuiop"])
@@ -693,6 +693,8 @@ def test_theme_markup_passes_accessibility_rules(site):
         page = path.read_text()
         assert not re.search(r'role="heading"(?![^>]*aria-level)', page), path.name
         assert not re.search(r'<th class="head">(<p></p>)?</th>', page), path.name
+
+
 HELP_PAGES = sorted(f"{p.parent.name}/{p.stem}" for folder in ("errors", "frameworks")
                     for p in (ROOT / "docs" / folder).glob("*.md"))
 
