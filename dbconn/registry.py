@@ -27,6 +27,12 @@ or `record = registry.register(...)` and later `registry.stop(record)`, which
 returns one line saying exactly what it did. Two conventions let `make clean`
 find a process even when its record is lost or corrupted: start it in a session
 of its own (`start_new_session=True`), and name its home in its command line.
+`start(kind, command, home=...)` does all of it in one call (a notebook's app
+server or worker): it returns a handle whose `.stop()` (or `with` block) stops it.
+
+A process that leads its own process group (a session of its own) is stopped with
+its group: SIGTERM to it, so that it stops its own workers, then SIGKILL to
+whatever of the group is left (a worker it forked and did not stop).
 
 Locks: `port_lock(port)` is held while a server is started or stopped on a port,
 by every checkout of every user on the machine (two starts at the same instant
@@ -78,6 +84,7 @@ class Proc:
     start: int  # clock ticks after boot: with the pid, names one process for ever
     ppid: int
     sid: int
+    pgrp: int = 0
 
 
 def proc(pid: int | None) -> Proc | None:
@@ -91,7 +98,7 @@ def proc(pid: int | None) -> Proc | None:
     fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and ')'
     if fields[0] in ("Z", "X"):
         return None
-    return Proc(pid, int(fields[19]), int(fields[1]), int(fields[3]))
+    return Proc(pid, int(fields[19]), int(fields[1]), int(fields[3]), int(fields[2]))
 
 
 def running(pid: int | None, start: int | None) -> bool:
@@ -116,8 +123,11 @@ def describe(pid: int) -> str:
 
 def terminate(pid: int, start: int | None = None, timeout: float = STOP_TIMEOUT) -> bool:
     """SIGTERM, then SIGKILL after `timeout`; True once the process is gone, False if it
-    was not running. Raises RegistryError when it belongs to another user."""
-    if not running(pid, start):
+    was not running. A process group's leader goes with its group: what is left of the
+    group once the leader has exited gets SIGKILL. Raises RegistryError when it belongs
+    to another user."""
+    found = proc(pid)
+    if found is None or (start is not None and found.start != start):
         return False
     try:
         os.kill(pid, signal.SIGTERM)
@@ -135,7 +145,36 @@ def terminate(pid: int, start: int | None = None, timeout: float = STOP_TIMEOUT)
         raise RegistryError(
             f"{describe(pid)} belongs to another user and cannot be stopped from here: stop it as that user."
         ) from None
+    if found.pgrp == pid:
+        _kill_group(pid)
     return True
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL what is left of a process group whose leader has exited, and wait until it is
+    gone. The number still names that group: Linux gives no new process a pid that a live
+    group or session still uses."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return  # nothing was left of it
+    except PermissionError:
+        raise RegistryError(
+            f"a process of group {pgid} belongs to another user and cannot be stopped from here: stop it as that user."
+        ) from None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _group_members(pgid):
+        time.sleep(0.02)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group."""
+    members = []
+    for entry in os.listdir("/proc"):
+        info = proc(int(entry)) if entry.isdigit() else None
+        if info is not None and info.pgrp == pgid:
+            members.append(info.pid)
+    return members
 
 
 def _still_there(pid: int, start: int | None) -> bool:
@@ -341,6 +380,50 @@ def registered(kind: str, pid: int, **fields):
     finally:
         with deferred_signals():
             stop(record)
+
+
+class Started:
+    """A process started by `start()`: `.process` (its Popen), `.record`, `.home`. `.stop()`
+    (or the end of a `with` block) stops it and its group and removes its home; a second
+    call does nothing."""
+
+    def __init__(self, process: subprocess.Popen, record: Record, home: Path | None):
+        self.process, self.record, self.home = process, record, home
+        self._stopped: str | None = None
+
+    def stop(self) -> str:
+        if self._stopped is None:
+            with deferred_signals():
+                self._stopped = stop(self.record)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=1)  # already reaped or gone: only sets its returncode
+        return self._stopped
+
+    def __enter__(self) -> Started:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def start(kind: str, command: list[str], *, home: str | Path | None = None, port: int | None = None,
+          what: str = "", env: dict | None = None, cwd: str | Path | None = None) -> Started:
+    """Start `command` in a session of its own, recorded as this process's: stopped, with
+    its process group, by `.stop()` or at the end of a `with` block, or, if this process
+    dies first (even by SIGKILL), by the next sweep(). `home` (from new_home()) is removed
+    when it stops: name it in the command line (its log file, its pid file), so that
+    `make clean` finds the process even without its record. Output is discarded: give the
+    program a log file in its home."""
+    sweep()
+    try:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError as exc:
+        if home:
+            remove_tree(home)
+        raise RegistryError(f"cannot run {command[0]!r}: {exc.strerror}") from None
+    record = register(kind, process.pid, port=port, home=home, what=what)
+    return Started(process, record, Path(home) if home else None)
 
 
 def sweep(thorough: bool = False) -> list[str]:

@@ -8,8 +8,9 @@ during one) outlives the server's wait_timeout ("MySQL server has gone away").
 - SQLAlchemy: forget the inherited pool in each child (worker_process_init ->
   engine.dispose(close=False)); end each task's session (task_postrun -> remove()).
 - Django: close_old_connections() before and after each task (task_prerun,
-  task_postrun). Celery's own Django fixup does the same when DJANGO_SETTINGS_MODULE
-  is set; a project configured otherwise (settings.configure()) needs these lines.
+  task_postrun). Celery's own Django fixup, installed when DJANGO_SETTINGS_MODULE is
+  set, closes every connection around each task instead (celery/fixups/django.py);
+  a project configured otherwise (settings.configure()) needs these lines.
 
 Worker: CELERY_BROKER_URL=redis://127.0.0.1:6379/0 celery --workdir examples -A celery_tasks worker
 Run: python examples/celery_tasks.py  (runs each task once in this process; MYSQL_* environment variables)

@@ -105,7 +105,7 @@ def test_explain_with_nothing_to_read_says_what_to_do():
      'connection to MySQL server during query")\npymysql.err.OperationalError: (2006, "MySQL server has gone away")',
      "2006", None),
     # pytest prints the error's own lines after "E".
-    ("    def test_x():\n>       cur.execute('SELECT 1')\nE       pymysql.err.OperationalError: (4031, 'The client "
+    ("    def test_x():\n>       cur.execute('SELECT 1')\nE       MySQLdb.OperationalError: (4031, 'The client "
      "was disconnected by the server because of inactivity.')", "4031", None),
     # Text that changes the answer.
     ("pymysql.err.InternalError: Packet sequence number wrong - got 0 expected 1", "packet-sequence", "idle"),

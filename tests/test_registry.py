@@ -11,12 +11,13 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pymysql
 import pytest
 
 import dbconn
-from dbconn import server
+from dbconn import registry, server
 from dbconn.server import free_port
 from fault_tools import (Checkout, answers, checkout, nothing_left, one_line, private_server_owner,  # noqa: F401
                          start_under_way, wait_for)
@@ -166,3 +167,43 @@ def test_the_throwaway_server_has_no_passwordless_root_and_a_private_socket():
                  f"import socket; socket.socket(socket.AF_UNIX).connect({str(private.local.socket)!r})"],
                 capture_output=True, text=True, timeout=30)
             assert "PermissionError" in probe.stderr, probe.stderr
+
+
+# --------------------------------------------------------------------------- app processes
+
+# An app server in miniature: a master that forks a worker which ignores SIGTERM (as a
+# worker busy with a request may); the worker writes its pid into the home it was given.
+APP = """import os, signal, sys, time
+from pathlib import Path
+home = Path(sys.argv[1])
+if os.fork() == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    (home / "worker.pid").write_text(str(os.getpid()))
+    time.sleep(600)
+    sys.exit()
+time.sleep(600)
+"""
+
+
+def test_an_app_process_whose_owner_was_killed_is_swept_with_its_workers(checkout):
+    """What a notebook starts with registry.start() (gunicorn, Celery workers) is in the
+    registry: when the kernel that started it is SIGKILLed, the next sweep (every lab
+    start, `make db-stop`, `make clean`) stops it, the worker it forked included."""
+    owner = checkout.python(
+        "import sys, time\nfrom dbconn import registry\nhome = registry.new_home('app')\n"
+        f"app = registry.start('app', [sys.executable, '-c', {APP!r}, str(home)], home=home, what='the test app')\n"
+        "print(app.process.pid, home, flush=True)\ntime.sleep(600)\n")
+    master, home = owner.stdout.readline().split()
+    worker = int(wait_for(lambda: (Path(home) / "worker.pid").exists() and (Path(home) / "worker.pid").read_text(),
+                          what="the app's worker"))
+    owner.kill()  # SIGKILL: the owner stops nothing
+    owner.wait()
+    assert registry.proc(int(master)) and registry.proc(worker), "an orphan, still running"
+    swept = subprocess.run([sys.executable, "dbconn/registry.py", "sweep"], cwd=checkout.path, capture_output=True,
+                           text=True, timeout=120)
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stdout.strip() == (f"Stopped the test app (pid {master}); removed its files: "
+                                    f"its owner (pid {owner.pid}) had exited.")
+    assert registry.proc(int(master)) is None and registry.proc(worker) is None
+    assert not Path(home).exists() and checkout.records() == []
+    nothing_left(checkout)
