@@ -8,8 +8,10 @@ clean-up (see run_foreground).
 
 from __future__ import annotations
 
+import email.utils
 import errno
 import functools
+import gzip
 import http.server
 import os
 import signal
@@ -113,11 +115,41 @@ def _port_problem(port: int, exc: OSError, how_to_change: str) -> str:
     return f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): choose another port ({how_to_change}...)"
 
 
+class SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files as any web host sends them: text compressed with gzip for a browser
+    that accepts it (what the site weighs is what it transfers). Pagefind's own files are
+    compressed already and go as they are."""
+
+    COMPRESSED_TYPES = (".html", ".css", ".js", ".json", ".svg", ".txt", ".xml", ".md", ".map")
+    _cache: dict[tuple[str, float], bytes] = {}
+
+    def do_GET(self):
+        path = self.translate_path(self.path)
+        if os.path.isdir(path) and self.path.split("?", 1)[0].endswith("/"):
+            path = os.path.join(path, "index.html")
+        if not (path.endswith(self.COMPRESSED_TYPES) and os.path.isfile(path)
+                and "gzip" in self.headers.get("Accept-Encoding", "")):
+            return super().do_GET()
+        modified = os.path.getmtime(path)
+        body = self._cache.get((path, modified))
+        if body is None:
+            with open(path, "rb") as source:
+                body = self._cache[(path, modified)] = gzip.compress(source.read(), mtime=0)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Vary", "Accept-Encoding")
+        self.send_header("Last-Modified", email.utils.formatdate(modified, usegmt=True))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 def serve(directory: Path, port: int) -> int:
     """Serve the built site on 127.0.0.1:port until interrupted."""
     if not os.access(directory / "index.html", os.R_OK):
         raise CannotRun(f"no site to read in {directory}: build it first (make html), or check its permissions")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler = functools.partial(SiteHandler, directory=str(directory))
     try:
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:

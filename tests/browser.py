@@ -8,20 +8,22 @@ import functools
 import http.server
 import threading
 
+from dbconn.apps import SiteHandler
+
 CHROMIUM = "/usr/bin/chromium"
 # No background traffic: this machine has no network but loopback.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _QuietHandler(SiteHandler):
     def log_message(self, *args):
         pass
 
 
 @contextlib.contextmanager
 def serve(directory):
-    """Serve `directory` on a free loopback port; yield its base URL."""
+    """Serve `directory` on a free loopback port, as `make serve` does (gzip); yield its base URL."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

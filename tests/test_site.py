@@ -588,8 +588,25 @@ def test_result_titles_look_like_links(page, base_url):
     assert "underline" in title["underline"] and title["colour"] != title["text"]
 
 
+def test_the_site_is_served_compressed_as_a_web_host_sends_it(tmp_path):
+    """`make serve` and these tests send text gzipped to a browser that accepts it, plain otherwise."""
+    import gzip
+    import urllib.request
+
+    (tmp_path / "index.html").write_text("<p>" + "connection " * 500 + "</p>")
+    with serve(tmp_path) as url:
+        asked = urllib.request.Request(url, headers={"Accept-Encoding": "gzip, deflate"})
+        with urllib.request.urlopen(asked) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(response.read()) == (tmp_path / "index.html").read_bytes()
+        with urllib.request.urlopen(url + "index.html") as response:
+            assert response.headers["Content-Encoding"] is None
+            assert response.read() == (tmp_path / "index.html").read_bytes()
+
+
 def test_search_page_loads_only_what_it_uses(browser, base_url):
-    """No Sphinx search over HTTP, and under 300 KiB for a search and its results."""
+    """No Sphinx search over HTTP, and under 300 KiB transferred for a search and its results
+    (Playwright's responseBodySize is the body as sent: gzipped text, Pagefind's own files)."""
     context = browser.new_context()
     page = context.new_page()
     sizes = {}
