@@ -13,7 +13,11 @@ SPHINXOPTS ?= -W --keep-going -n
 WITH_DB := $(PY) -m dbconn db run --
 SYSTEM := $(PYTHON) dbconn/system.py
 
-.PHONY: venv db db-stop html serve notebooks test bench doctor clean system-html system-test system-db
+# make serve SERVE_PORT=8001, make notebooks JUPYTER_PORT=8889: each on 127.0.0.1.
+SERVE_PORT ?= 8000
+JUPYTER_PORT ?= 8888
+
+.PHONY: venv db db-stop html serve notebooks test test-faults bench doctor clean system-html system-test system-db
 
 venv: $(VENV)/.installed
 
@@ -40,21 +44,29 @@ html: system-html venv
 	$(WITH_DB) $(PY) -m dbconn.pipeline $(SPHINXOPTS)
 
 serve: html
-	@echo "Serving $(SITE) on http://127.0.0.1:8000/ (Ctrl-C to stop)"
-	$(PY) -m http.server --directory $(SITE) --bind 127.0.0.1 8000
+	@$(PY) -m dbconn serve --port $(SERVE_PORT) --directory $(SITE)
 
-notebooks: db
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+# The server is started for JupyterLab and stopped after it (unless `make db` keeps it).
+notebooks: venv
+	@$(WITH_DB) $(PY) -m dbconn notebooks --port $(JUPYTER_PORT)
 
 test: system-test venv
 	$(WITH_DB) $(PY) -m pytest -n 2 --dist loadscope
 
 doctor: venv
-	$(PY) -m dbconn doctor $(ARGS)
+	@$(PY) -m dbconn doctor $(ARGS)
 
 bench: venv
 	$(WITH_DB) $(PY) tests/bench.py
 
+# Interrupts, crashes, hangs and bad input, each with what it leaves behind: slower and
+# harsher than `make test` (servers killed with SIGKILL, starts interrupted).
+test-faults: system-test venv
+	$(PY) -m pytest -p no:cacheprovider tests/faults
+
+# Stops everything this checkout started (recorded in .state/run, or found by its
+# command line), then removes .state; refuses, removing nothing, while something
+# still runs. Standard library only: works without .venv.
 clean:
-	@[ ! -x $(PY) ] || $(PY) -m dbconn db down
-	rm -rf _build .state .pytest_cache
+	@$(PYTHON) dbconn/registry.py clean
+	rm -rf _build .pytest_cache

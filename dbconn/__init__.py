@@ -2,6 +2,7 @@
 
 - ``settings``: the MYSQL_* connection settings, in one place;
 - ``server``: find or start the lab's database server, and stop only ours;
+- ``registry``: everything the lab starts, recorded so that it is always found and stopped;
 - ``introspect``: the server's own view of connections (read-only);
 - ``accounts``: accounts of one's own, with their own connection limit;
 - ``tables``: tables of one's own with many rows, for large results;

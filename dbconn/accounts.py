@@ -11,14 +11,22 @@ from .connection import connect
 from .settings import Account
 
 
-def create(prefix: str = "limited", max_user_connections: int = 0) -> Account:
-    """A new account, e.g. `limited_3f9a1c`, allowed into the demo database only."""
+HOURLY = ("max_queries_per_hour", "max_updates_per_hour", "max_connections_per_hour")
+
+
+def create(prefix: str = "limited", max_user_connections: int = 0, **hourly: int) -> Account:
+    """A new account, e.g. `limited_3f9a1c`, allowed into the demo database only; hourly
+    quotas by name (max_queries_per_hour=..., max_updates_per_hour=..., max_connections_per_hour=...)."""
+    unknown = set(hourly) - set(HOURLY)
+    if unknown:
+        raise ValueError(f"unknown account limit(s) {sorted(unknown)}: use {', '.join(HOURLY)}")
     account = Account(f"{prefix}_{secrets.token_hex(3)}", secrets.token_urlsafe(12))
+    limits = "".join(f" {name.upper()} %s" for name in hourly)
     with connect("admin", database=None) as conn, conn.cursor() as cur:
         # Account names cannot be query parameters; this one is ours, made of [a-z0-9_].
         cur.execute(
-            f"CREATE USER '{account.user}'@'%%' IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS %s",
-            (account.password, int(max_user_connections)),
+            f"CREATE USER '{account.user}'@'%%' IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS %s{limits}",
+            (account.password, int(max_user_connections), *(int(value) for value in hourly.values())),
         )
         cur.execute(f"GRANT ALL PRIVILEGES ON `{settings.DATABASE}`.* TO '{account.user}'@'%'")
     return account

@@ -1,6 +1,8 @@
-"""The three drivers the site covers, behind one small interface, so that the same
+"""The drivers the site covers, behind one small interface, so that the same
 scenario runs through each: PyMySQL, mysqlclient (``MySQLdb``) and
-mysql-connector-python, directly or through SQLAlchemy's dialect for each.
+mysql-connector-python, directly or through SQLAlchemy's dialect for each; and the
+asyncio drivers aiomysql and asyncmy, whose calls are awaited inside
+``dbconn.aio.run()`` (directly, or through ``create_async_engine()``).
 """
 
 from __future__ import annotations
@@ -8,12 +10,18 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from dataclasses import dataclass
+from typing import ClassVar
 
 from . import settings
 
 
+class NotSupported(Exception):
+    """A scenario needs a connect() argument this driver does not have."""
+
+
 @dataclass(frozen=True)
 class Driver:
+    is_async: ClassVar[bool] = False
     name: str  # what readers call it
     package: str  # what they pip install
     module: str  # what they import
@@ -69,4 +77,46 @@ CONNECTOR = Driver("mysql-connector-python", "mysql-connector-python", "mysql.co
                    "mysqlconnector", renamed=(("connect_timeout", "connection_timeout"),), extra=(("use_pure", True),))
 
 DRIVERS = (PYMYSQL, MYSQLCLIENT, CONNECTOR)
+
+
+@dataclass(frozen=True)
+class AsyncDriver(Driver):
+    """An asyncio driver. Its connect() and cursors are awaited for the caller, which
+    must run inside dbconn.aio.run(); engine() is create_async_engine()'s engine."""
+
+    is_async: ClassVar[bool] = True
+    streaming_cursor_class: str = ""  # module.Class of its unbuffered cursor
+    unsupported: tuple[str, ...] = ()  # connect() keywords it does not have
+
+    def connect(self, role: str | settings.Account = "app", **options):
+        from . import aio
+
+        for name in self.unsupported:
+            if options.get(name) is not None:
+                raise NotSupported(f"{self.name} {self.version()} has no {name} argument")
+        return aio.connect(self.dbapi().connect, **self.connect_args(role, **options))
+
+    def streaming_cursor(self, conn):
+        module, name = self.streaming_cursor_class.rsplit(".", 1)
+        return conn.cursor(getattr(importlib.import_module(module), name))
+
+    def engine(self, role: str | settings.Account = "app", *, port: int | None = None,
+               read_timeout: float | None = None, **engine_options):
+        """create_async_engine()'s engine, used through its synchronous face (.sync_engine),
+        as AsyncEngine itself does inside the greenlet."""
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        if read_timeout is not None and "read_timeout" in self.unsupported:
+            raise NotSupported(f"{self.name} {self.version()} has no read_timeout argument")
+        url_keys = ("host", "port", "user", "password", "database", "db")
+        args = self.connect_args(role, port=port, read_timeout=read_timeout)
+        connect_args = {k: v for k, v in args.items() if k not in url_keys}
+        return create_async_engine(self.url(role, port=port), connect_args=connect_args, **engine_options).sync_engine
+
+
+AIOMYSQL = AsyncDriver("aiomysql", "aiomysql", "aiomysql", "aiomysql", renamed=(("database", "db"),),
+                       streaming_cursor_class="aiomysql.SSCursor", unsupported=("read_timeout",))
+ASYNCMY = AsyncDriver("asyncmy", "asyncmy", "asyncmy", "asyncmy", streaming_cursor_class="asyncmy.cursors.SSCursor")
+
+ASYNC_DRIVERS = (AIOMYSQL, ASYNCMY)
 

@@ -123,3 +123,28 @@ def show_rows(columns: list[str], rows: list[tuple]) -> None:
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
     print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def wait_for_statement(connection_id: int, starts_with: str, timeout: float = 5.0) -> tuple:
+    """Poll until session `connection_id` is running a statement that starts with
+    `starts_with` (then it is on the server, and its client is waiting for the answer);
+    return that session's processlist row. Raises TimeoutError if it never shows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        columns, rows = _select(PROCESSLIST.format(where="AND id = %s AND info LIKE %s"),
+                                (connection_id, starts_with.replace("%", r"\%") + "%"))
+        if rows:
+            return columns, rows
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"session {connection_id} did not run {starts_with!r} within {timeout} s")
+        time.sleep(0.01)
+
+
+def wait_for_session_end(connection_id: int, timeout: float = 5.0) -> None:
+    """Poll until session `connection_id` is gone from the processlist (after a KILL,
+    the server ends the session a moment later). Raises TimeoutError if it stays."""
+    deadline = time.monotonic() + timeout
+    while _select(PROCESSLIST.format(where="AND id = %s"), (connection_id,))[1]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"session {connection_id} still exists after {timeout} s")
+        time.sleep(0.01)

@@ -13,17 +13,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import re
 import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from . import accounts, example, server, tables
+from . import accounts, aio, example, server, tables
 from .connection import connect
-from .drivers import DRIVERS, Driver
+from .drivers import ASYNC_DRIVERS, DRIVERS, Driver, NotSupported
+from .faults import FaultProxy
 from .introspect import wait_for_session
 
 # Timing-dependent scenarios wait for the server's own view (the query runs, the session
@@ -31,6 +34,7 @@ from .introspect import wait_for_session
 # A query that is to be killed sleeps far longer than any delay of its killer (16 threads
 # share one interpreter here): it ends when it is killed, never on its own first.
 KILLED_SLEEP = 60
+TABLE_ROWS = 100_000  # rows of the run's large table
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Outcome:
     invalidated: bool | None = None  # SQLAlchemy only: did it see a disconnect?
     warning: str = ""  # a DeprecationWarning the call gave, if any
     note: str = ""  # why a scenario could not happen this way
+    printed: str = ""  # the traceback's last line as Python prints it (whitespace collapsed)
 
     @property
     def worked(self) -> bool:
@@ -71,7 +76,16 @@ class Outcome:
             message=message[:120],
             disconnect=_reconnect_wrapper().is_disconnect(driver_exc),
             invalidated=getattr(exc, "connection_invalidated", None),
+            printed=printed_line(exc),
         )
+
+
+def printed_line(exc: BaseException) -> str:
+    """The line a traceback ends with, as readers paste it: without SQLAlchemy's [SQL: ...]
+    and "Background on this error" lines, whitespace (mysql-connector's indented message) collapsed."""
+    text = "".join(traceback.format_exception_only(type(exc), exc))
+    text = re.split(r"\n\[SQL: |\n\(Background on this error", text)[0]
+    return " ".join(text.split())
 
 
 def _qualified(cls: type) -> str:
@@ -293,6 +307,52 @@ def slow_reader(lab: Lab):
         return error, Outcome.of(_select_1(s))
 
 
+# --- one connection, two threads: thread 1 reads a large result, thread 2 sends a query ----
+
+
+def _stream_rows(session, sql: str):
+    """A large result's rows, read from the socket as they are fetched."""
+    if session.via == "driver":
+        cur = session.driver.streaming_cursor(session.conn)
+        cur.execute(sql)
+        return iter(cur.fetchone, None)
+    return iter(session.conn.execution_options(stream_results=True).exec_driver_sql(sql))
+
+
+def _shared_by_two_threads(lab: Lab, pause: bool):
+    """Thread 1 reads a large result; once its first row is in, thread 2 sends a query on
+    the same connection (with an asyncio driver: task 1 and task 2). pause: thread 1 waits
+    until thread 2's call returns (the order is then certain); else it keeps reading
+    meanwhile. Returns (thread 2's call, or thread 1's read if that is what failed; the
+    next call on the connection once both are done)."""
+    with lab.session() as s:
+        second: dict[str, Outcome] = {}
+        other = aio.Beside(lambda: second.update(outcome=Outcome.of(_select_1(s))), in_loop=lab.driver.is_async)
+        counted = [0]
+
+        def read_all():
+            for _ in _stream_rows(s, f"SELECT id, payload FROM `{lab.table}`"):
+                counted[0] += 1
+                if counted[0] == 1:
+                    other.start()
+                    if pause:
+                        other.join()
+
+        reading = Outcome.of(read_all)
+        if other.started:
+            other.join()
+        outcome = second.get("outcome", reading)
+        if outcome.worked and not reading.worked:
+            outcome = reading
+        elif outcome.worked and counted[0] < TABLE_ROWS:
+            first = "task 1" if lab.driver.is_async else "thread 1"
+            outcome = replace(outcome, note=f"no error, but {first} got {counted[0]:,} of its {TABLE_ROWS:,} rows")
+        elif outcome.worked and lab.via == "SQLAlchemy" and not s.engine.dialect.supports_server_side_cursors:
+            outcome = replace(outcome, note="this dialect cannot stream: the first one's whole result was "
+                                            "read before the second query ran")
+        return outcome, Outcome.of(_select_1(s))
+
+
 @dataclass(frozen=True)
 class Scenario:
     key: str
@@ -307,6 +367,8 @@ class Scenario:
             return True
         if outcome.code in self.also:
             return True
+        if self.family == "shared":  # whatever the driver raises: there is no code for it
+            return not outcome.worked
         if self.family == "disconnect":
             return outcome.disconnect
         return outcome.code in FAMILIES[self.family]
@@ -328,6 +390,60 @@ SCENARIOS = (
     Scenario("read_timeout", "read_timeout=1 and SELECT SLEEP(2)", "2013", "timeout", read_timeout),
     Scenario("net_write_timeout", "net_write_timeout=1 and a reader that pauses longer", "2013", "disconnect",
              slow_reader),
+    Scenario("threads_reading", "two threads (asyncio: tasks), one connection: a query sent while the other "
+             "reads a result", "2014", "shared", functools.partial(_shared_by_two_threads, pause=False)),
+    Scenario("threads_waiting", "two threads (asyncio: tasks), one connection: a query sent while the other's "
+             "result waits to be read", "2014", "shared", functools.partial(_shared_by_two_threads, pause=True)),
+)
+
+
+# --- the network between client and server, and MySQL 8's idle disconnect replayed ---------
+# Each runs through a fault proxy of its own (dbconn.faults) in front of the lab's server.
+
+
+@contextlib.contextmanager
+def _through_proxy(lab: Lab, **session_options):
+    """A session through a fault proxy of its own, and that connection as the proxy sees it."""
+    with FaultProxy(max_seconds=60) as net, replace(lab, port=net.port).session(**session_options) as s:
+        s.query("SELECT 1")
+        yield net, net.flows[-1], s
+
+
+def mysql8_idle(lab: Lab):
+    with _through_proxy(lab) as (net, flow, s):
+        net.idle_timeout(1, "mysql8")  # MySQL 8's wait_timeout, replayed: ERR 4031 numbered 0, then close
+        flow.wait_closed()
+        return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def network_reset(lab: Lab):
+    with _through_proxy(lab) as (net, flow, s):
+        flow.reset()
+        return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def network_drop(lab: Lab):
+    with _through_proxy(lab, read_timeout=1) as (net, flow, s):
+        flow.drop()
+        return Outcome.of(_select_1(s)), Outcome.of(_select_1(s))
+
+
+def network_cut_mid_result(lab: Lab):
+    with _through_proxy(lab) as (net, flow, s):
+        flow.cut_after(256 * 1024)
+        return Outcome.of(lambda: s.query(f"SELECT id, payload FROM `{lab.table}`")), Outcome.of(_select_1(s))
+
+
+SCENARIOS += (
+    Scenario("mysql8_idle", "MySQL 8.0.24+ idle past wait_timeout, replayed: ERR 4031 numbered 0, then close",
+             "4031", "disconnect", mysql8_idle),
+    Scenario("network_reset", "the network resets an idle connection (RST), then a query", "network", "disconnect",
+             network_reset),
+    # mysql-connector's cursor() pings first (is_connected()), and reports the ping's timeout as -1.
+    Scenario("network_drop", "the network drops a connection silently, read_timeout=1, then a query", "network",
+             "timeout", network_drop, also=frozenset({-1})),
+    Scenario("network_cut", "the network cuts a result after 256 KiB", "network", "disconnect",
+             network_cut_mid_result),
 )
 
 
@@ -336,11 +452,16 @@ def _reconnect_wrapper():
     return example("reconnect_wrapper")
 
 
+def _as_driver_needs(driver: Driver, function: Callable, *args):
+    """function(*args), on an event loop of its own for an asyncio driver (dbconn/aio.py)."""
+    return aio.run(function, *args) if driver.is_async else function(*args)
+
+
 def run_one(scenario: Scenario, driver: Driver, via: str, table: str) -> Result:
     start = time.monotonic()
     try:
-        error, next_call = scenario.run(Lab(driver, via, table))
-    except server.ServerError as exc:
+        error, next_call = _as_driver_needs(driver, scenario.run, Lab(driver, via, table))
+    except (server.ServerError, NotSupported) as exc:
         return Result(scenario, driver, via, Outcome(), Outcome(), 0.0, skipped=str(exc))
     return Result(scenario, driver, via, error, next_call, time.monotonic() - start)
 
@@ -404,8 +525,9 @@ def reconnecting_ping(lab: Lab) -> Outcome:
 # The check-then-replace idiom of each driver, from examples/.
 ALIVE_EXAMPLE = {"pymysql": "ping_before_use", "MySQLdb": "ping_mysqlclient", "mysql.connector": "ping_mysql_connector"}
 # What the tables are made from (conf.py rebuilds the driver page when one changes).
-SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "examples/reconnect_wrapper.py",
+SOURCES = ["dbconn/matrix.py", "dbconn/drivers.py", "dbconn/aio.py", "examples/reconnect_wrapper.py",
            *(f"examples/{name}.py" for name in ALIVE_EXAMPLE.values())]
+SOURCES += ["dbconn/faults.py", "dbconn/mysql8.py"]  # the network scenarios' proxy and replays
 
 
 def alive_example(lab: Lab) -> Outcome:
@@ -427,6 +549,14 @@ def reconnect_wrapper(lab: Lab) -> Outcome:
         reader.close()
 
 
+def _checkout_and_query(engine) -> Outcome:
+    def request():
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").fetchall()
+
+    return Outcome.of(request)
+
+
 def _pooled(lab: Lab, **pool_options) -> Outcome:
     """Check out, let the connection idle past wait_timeout in the pool, check out again."""
     engine = lab.driver.engine(pool_size=1, **pool_options)
@@ -435,12 +565,26 @@ def _pooled(lab: Lab, **pool_options) -> Outcome:
             pooled = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
             conn.exec_driver_sql("SET SESSION wait_timeout = 1")
         lab.wait_for(pooled, "gone")  # it idles in the pool until the server drops it
+        return _checkout_and_query(engine)
+    finally:
+        engine.dispose()
 
-        def checkout_and_query():
+
+def after_too_large(lab: Lab) -> Outcome:
+    """A request sends a statement larger than max_allowed_packet (1153, which SQLAlchemy
+    does not count as a disconnect; the server closes the connection), as code does it:
+    in a `with engine.connect()` block. Then the next request, from the same pool of one."""
+    engine = lab.driver.engine(pool_size=1)
+    try:
+        def too_large():
             with engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1").fetchall()
+                limit = conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one()
+                conn.exec_driver_sql("SELECT LENGTH(%s)", ("x" * (limit + 1024),))
 
-        return Outcome.of(checkout_and_query)
+        first = Outcome.of(too_large)
+        if first.worked:
+            return replace(first, note="the server accepted the statement: nothing was checked")
+        return _checkout_and_query(engine)
     finally:
         engine.dispose()
 
@@ -471,6 +615,7 @@ class Fix:
     works: bool = True  # False: the row shows what fails (the control, a bare ping)
     fails_with: dict = field(default_factory=dict)  # driver module -> why it is known to fail with it
     main_thread: bool = False  # records warnings, which is process-wide state
+    asyncio_too: bool = True  # also run with the asyncio drivers (not their pings: the asyncio page has none)
 
     def describe(self, driver: Driver) -> str:
         if self.key == "reconnecting_ping":
@@ -481,15 +626,18 @@ class Fix:
 
 
 FIXES = (
-    Fix("ping", "`conn.ping()` on a dead connection", ping_dead, works=False),
-    Fix("reconnecting_ping", "the driver's reconnecting ping", reconnecting_ping, main_thread=True),
-    Fix("alive", "check, then replace", alive_example),
+    Fix("ping", "`conn.ping()` on a dead connection", ping_dead, works=False, asyncio_too=False),
+    Fix("reconnecting_ping", "the driver's reconnecting ping", reconnecting_ping, main_thread=True,
+        asyncio_too=False),
+    Fix("alive", "check, then replace", alive_example, asyncio_too=False),
     Fix("wrapper", "`ReconnectingConnection.read()` from `examples/reconnect_wrapper.py`", reconnect_wrapper),
     Fix("rollback", "SQLAlchemy: after the error, `conn.rollback()`, then the same `Connection`", rollback_then_retry,
         fails_with={"mysql.connector": "SQLAlchemy's dialect looks for the message \"MySQL Connection not "
                     "available.\" with a full stop; this connector writes none, so the disconnect goes unseen "
                     "and the rollback is sent down the dead connection"}),
     Fix("no_fix", "SQLAlchemy pool with no check (the control)", _pooled, works=False),
+    Fix("after_packet", "SQLAlchemy pool with no check: the request after a statement larger than "
+        "`max_allowed_packet`", after_too_large),
     Fix("pre_ping", "SQLAlchemy `pool_pre_ping=True`", functools.partial(_pooled, pool_pre_ping=True)),
     Fix("recycle", "SQLAlchemy `pool_recycle=1` (below `wait_timeout`)", functools.partial(_pooled, pool_recycle=1)),
 )
@@ -511,7 +659,11 @@ class FixResult:
 
 
 def check_fix(fix: Fix, driver: Driver) -> FixResult:
-    return FixResult(fix, driver, fix.run(Lab(driver, "driver", table="")))
+    return FixResult(fix, driver, _as_driver_needs(driver, fix.run, Lab(driver, "driver", table="")))
+
+
+def applies(fix: Fix, driver: Driver) -> bool:
+    return fix.asyncio_too or not driver.is_async
 
 
 @contextlib.contextmanager
@@ -542,22 +694,24 @@ class Report:
     seconds: float
 
 
-def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS, vias=("driver", "SQLAlchemy"), workers: int = 16) -> Report:
+def run(scenarios=SCENARIOS, fixes=FIXES, drivers=DRIVERS + ASYNC_DRIVERS, vias=("driver", "SQLAlchemy"),
+        workers: int = 16) -> Report:
     """Every scenario x driver x way in, and every fix x driver, side by side (each waits
     on the server, not the CPU); the fixes that record warnings run in this thread."""
     import sqlalchemy
 
     start = time.monotonic()
-    table = tables.numbered_table("matrix", rows=100_000, payload_bytes=200)
+    table = tables.numbered_table("matrix", rows=TABLE_ROWS, payload_bytes=200)
     try:
         with _quiet_lost_streams(), ThreadPoolExecutor(workers) as pool:
             try:
                 scenario_runs = [pool.submit(run_one, s, d, v, table) for s in scenarios for d in drivers for v in vias]
                 fix_runs = {(f.key, d.name): pool.submit(check_fix, f, d)
-                            for f in fixes if not f.main_thread for d in drivers}
-                here = {(f.key, d.name): check_fix(f, d) for f in fixes if f.main_thread for d in drivers}
+                            for f in fixes if not f.main_thread for d in drivers if applies(f, d)}
+                here = {(f.key, d.name): check_fix(f, d)
+                        for f in fixes if f.main_thread for d in drivers if applies(f, d)}
                 fix_results = [here.get((f.key, d.name)) or fix_runs[f.key, d.name].result()
-                               for f in fixes for d in drivers]
+                               for f in fixes for d in drivers if applies(f, d)]
                 results = [f.result() for f in scenario_runs]
             except KeyboardInterrupt:
                 pool.shutdown(cancel_futures=True)  # the running ones finish and clean up; no new ones
@@ -576,19 +730,27 @@ def _cell(text) -> str:
 
 
 def _said(outcome: Outcome) -> str:
+    """What the call did, as the reader's traceback says it: its last line, unabridged."""
     if outcome.worked:
         return f"works; {outcome.note}" if outcome.note else "works"
-    code = "" if outcome.code is None else f" {outcome.code}"
-    message = f": {_cell(outcome.message)}" if outcome.message else ""
-    return f"`{outcome.exception}{code}`{message}"
+    return f"`{_cell(outcome.printed)}`"
 
 
-def _pool_keeps_it(result: Result) -> str:
+def _code_or_class(outcome: Outcome) -> str:
+    """The error's code, or its class's name when it has none (PyMySQL's InternalError)."""
+    return str(outcome.code) if outcome.code is not None else outcome.exception.split(" ")[0].rsplit(".", 1)[-1]
+
+
+def _disconnect_seen(result: Result) -> str:
+    """Did SQLAlchemy see a disconnect, and what was the connection worth: read from what
+    the failing call and the next call on the same connection did, never assumed."""
     if result.via != "SQLAlchemy" or result.error.worked or result.scenario.family == "limit":
         return ""
     if result.error.invalidated:
-        return "no: invalidated"
-    return "**yes**: not seen as a disconnect" if result.error.disconnect else "yes (still usable)"
+        return "yes: invalidated"
+    if result.next_call.worked:
+        return "no, and the next call on it worked"
+    return "**no**, and the next call on it failed too"
 
 
 # Each generated table carries this class: search skips it (conf.py's PAGEFIND), so that
@@ -615,7 +777,7 @@ def render_markdown(report: Report) -> str:
         codes = []
         for driver in drivers:
             (r,) = [r for r in report.results if r.scenario == scenario and r.driver == driver and r.via == "driver"]
-            codes.append("not run" if r.skipped else "none" if r.error.worked else f"`{r.error.code}`")
+            codes.append("not run" if r.skipped else "none" if r.error.worked else f"`{_code_or_class(r.error)}`")
         out.append(f"| {_cell(scenario.title)} | {{doc}}`{scenario.page} </docs/errors/{scenario.page}>` | "
                    + " | ".join(codes) + " |")
     out += ["```", "", "## Scenario by scenario", ""]
@@ -626,14 +788,14 @@ def render_markdown(report: Report) -> str:
             f"```{{table}} {_cell(scenario.title)}: what each driver raises, and then the next call "
             f"on the same connection ({report.server})",
             MEASURED,
-            "| driver | called | raises | next call on the same connection | pool keeps the connection |",
+            "| driver | called | raises | next call on the same connection | SQLAlchemy saw a disconnect |",
             "|---|---|---|---|---|",
         ]
         for r in (r for r in report.results if r.scenario == scenario):
             if r.skipped:
                 out.append(f"| {r.driver.name} | {r.via} | not run here: {_cell(r.skipped)} | | |")
                 continue
-            out.append(f"| {r.driver.name} | {r.via} | {_said(r.error)} | {_said(r.next_call)} | {_pool_keeps_it(r)} |")
+            out.append(f"| {r.driver.name} | {r.via} | {_said(r.error)} | {_said(r.next_call)} | {_disconnect_seen(r)} |")
         out += ["```", ""]
     out += ["## The fixes, driver by driver", ""]
     for driver in drivers:

@@ -43,6 +43,9 @@ from pathlib import Path
 sys.modules.setdefault("rfc3987_syntax", None)
 
 CODE = re.compile(r"\((\d+),")  # (1226, "User ...") -- first code in the message
+# mysql-connector's form: "4031 (HY000): The client ..." or "2003: Can't connect ...",
+# alone or after SQLAlchemy's "(mysql.connector.errors.DatabaseError) ".
+CONNECTOR_CODE = re.compile(r"(?:^|\) )(-?\d+)(?: \([0-9A-Z]{5}\))?: ")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TIMEOUT = 180  # seconds per cell
 GRACE = 30  # seconds an interrupted notebook has to unwind before its kernel is killed
@@ -50,7 +53,8 @@ GRACE = 30  # seconds an interrupted notebook has to unwind before its kernel is
 
 def error_code(output) -> int | None:
     """The MySQL error code an error output carries, or None."""
-    match = CODE.search(output.get("evalue", ""))
+    evalue = output.get("evalue", "")
+    match = CODE.search(evalue) or CONNECTOR_CODE.search(evalue)
     return int(match.group(1)) if match else None
 
 

@@ -20,12 +20,57 @@ class Account:
     password: str
 
 
+class SettingError(ValueError):
+    """A setting that cannot be used, said in one line that tells what to do."""
+
+    def _render_traceback_(self):  # IPython shows this instead of a traceback
+        return [f"SettingError: {self}"]
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _port(name: str, default: str) -> int:
+    text = _env(name, default)
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise SettingError(f"{name}={text!r} is not a TCP port (1-65535): set a free port, e.g. {name}=3308, or unset it.")
+    return int(text)
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    text = _env(name, "")
+    if text not in ("", *choices):
+        raise SettingError(f"{name}={text!r} is not one of {', '.join(choices)}: fix it, or unset it to let the lab choose.")
+    return text
+
+
+# A bad value must not make `import dbconn` fail: it is noted here, left undefined,
+# and raised where it is used (module __getattr__) and by check().
+_problems: dict[str, SettingError] = {}
+try:
+    PORT = _port("MYSQL_PORT", "3307")
+except SettingError as problem:
+    _problems["PORT"] = problem
+try:
+    SERVER = _choice("DBCONN_SERVER", ("docker", "local"))  # "": the lab chooses (see dbconn.server)
+except SettingError as problem:
+    _problems["SERVER"] = problem
+
+
+def __getattr__(name: str):
+    if name in _problems:
+        raise _problems[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check() -> None:
+    """Raise SettingError for the first setting that cannot be used."""
+    for problem in _problems.values():
+        raise problem
+
+
 HOST = _env("MYSQL_HOST", "127.0.0.1")
-PORT = int(_env("MYSQL_PORT", "3307"))
 DATABASE = _env("MYSQL_DATABASE", "demo")
 
 # The account an application uses.
@@ -43,6 +88,10 @@ LIMITED = Account(
 
 ACCOUNTS = {"app": APP, "admin": ADMIN, "limited": LIMITED}
 
+# Where the built site is served: the links `explain` prints, and the site's canonical
+# URLs and sitemap. The default is `make serve`'s address; set it when publishing.
+SITE_URL = _env("DBCONN_SITE_URL", "http://127.0.0.1:8000/").rstrip("/") + "/"
+
 
 def account(role: str | Account) -> Account:
     """The lab's account for a role name; an Account is returned as it is."""
@@ -59,7 +108,7 @@ def pymysql_args(role: str | Account = "app", **overrides) -> dict:
     acct = account(role)
     args = dict(
         host=HOST,
-        port=PORT,
+        port=_setting("PORT"),
         user=acct.user,
         password=acct.password,
         database=DATABASE,
@@ -78,9 +127,16 @@ def url(role: str | Account = "app", driver: str = "pymysql", *, port: int | Non
     acct = account(role)
     return (
         f"mysql+{driver}://{quote_plus(acct.user)}:{quote_plus(acct.password)}"
-        f"@{HOST}:{port or PORT}/{database or ''}"
+        f"@{HOST}:{port or _setting('PORT')}/{database or ''}"
     )
 
 
 def where() -> str:
-    return f"{HOST}:{PORT}"
+    return f"{HOST}:{_setting('PORT')}"
+
+
+def _setting(name: str):
+    """A setting read from inside this module, where __getattr__ does not apply."""
+    if name in _problems:
+        raise _problems[name]
+    return globals()[name]

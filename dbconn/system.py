@@ -90,6 +90,8 @@ NEEDS = (
     Need("the help pages' diagrams", "the `dot` command", command("dot"), ("graphviz",),
          "`brew install graphviz`", BUILD),
     DATABASE,
+    Need("the Celery notebook's broker", "the `redis-server` command", command("redis-server"), ("redis-server",),
+         "`brew install redis`", BUILD),
     Need("the browser tests", "the `chromium` command", command("chromium"), ("chromium",),
          "`brew install --cask chromium`", frozenset({"test"})),
 )

@@ -15,6 +15,8 @@ import sys
 
 import sqlalchemy as sa
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 URL = sa.URL.create(
     "mysql+pymysql",
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),

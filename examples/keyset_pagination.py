@@ -13,6 +13,8 @@ import sys
 
 import pymysql
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DB = dict(
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
     port=int(os.environ.get("MYSQL_PORT", "3307")),
@@ -22,10 +24,12 @@ DB = dict(
 )
 
 
-def keyset_pages(conn, table, page_size=1000):
-    """Yield lists of rows of `table` in primary-key order, page by page."""
-    # A table name cannot be a query parameter: pass only names of your own tables.
-    sql = f"SELECT * FROM `{table}` WHERE id > %s ORDER BY id LIMIT %s"
+def keyset_pages(conn, table, page_size=1000, columns=()):
+    """Yield lists of rows of `table` in `id` order, page by page: `id` first, then `columns`.
+    The key must be unique and indexed (a primary key is both)."""
+    # Names cannot be query parameters: pass only names of your own tables and columns.
+    select = ", ".join(f"`{name}`" for name in ("id", *columns))
+    sql = f"SELECT {select} FROM `{table}` WHERE id > %s ORDER BY id LIMIT %s"
     last_id = 0  # below every id (use the smallest value of your key's type)
     while True:
         with conn.cursor() as cur:
@@ -34,12 +38,29 @@ def keyset_pages(conn, table, page_size=1000):
         if not page:
             return
         yield page
-        last_id = page[-1][0]  # the id column comes first
+        last_id = page[-1][0]
 
 
-def offset_pages(conn, table, page_size=1000):
+def keyset_pages_by(conn, table, sort_key, page_size=1000, columns=()):
+    """The same, in the order of a column that is not unique (a date, a name): the pair
+    (sort_key, id) is. Index it: CREATE INDEX ... ON table (sort_key, id)."""
+    select = ", ".join(f"`{name}`" for name in (sort_key, "id", *columns))
+    first = f"SELECT {select} FROM `{table}` ORDER BY `{sort_key}`, id LIMIT %s"
+    after = f"SELECT {select} FROM `{table}` WHERE (`{sort_key}`, id) > (%s, %s) ORDER BY `{sort_key}`, id LIMIT %s"
+    with conn.cursor() as cur:
+        cur.execute(first, (page_size,))
+        page = cur.fetchall()
+    while page:
+        yield page
+        with conn.cursor() as cur:
+            cur.execute(after, (page[-1][0], page[-1][1], page_size))
+            page = cur.fetchall()
+
+
+def offset_pages(conn, table, page_size=1000, columns=()):
     """For comparison only: the same pages by OFFSET, slower with every page."""
-    sql = f"SELECT * FROM `{table}` ORDER BY id LIMIT %s OFFSET %s"
+    select = ", ".join(f"`{name}`" for name in ("id", *columns))
+    sql = f"SELECT {select} FROM `{table}` ORDER BY id LIMIT %s OFFSET %s"
     offset = 0
     while True:
         with conn.cursor() as cur:
@@ -53,9 +74,13 @@ def offset_pages(conn, table, page_size=1000):
 
 def main():
     with pymysql.connect(**DB) as conn:
-        pages = list(keyset_pages(conn, "orders", page_size=2))
-        assert pages == list(offset_pages(conn, "orders", page_size=2))  # the same rows, the same pages
-    print("pages:", [[row[0] for row in page] for page in pages])
+        pages = list(keyset_pages(conn, "orders", page_size=2, columns=("total",)))
+        assert pages == list(offset_pages(conn, "orders", page_size=2, columns=("total",)))  # the same pages
+        by_customer = [row for page in keyset_pages_by(conn, "orders", "customer", page_size=2) for row in page]
+        with conn.cursor() as cur:
+            cur.execute("SELECT customer, id FROM orders ORDER BY customer, id")
+            assert tuple(by_customer) == cur.fetchall()  # every row once, in order
+    print("pages:", [[row[0] for row in page] for page in pages], "by customer:", by_customer)
 
 
 if __name__ == "__main__":

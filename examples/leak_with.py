@@ -9,6 +9,8 @@ import sys
 
 import pymysql
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DB = dict(
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
     port=int(os.environ.get("MYSQL_PORT", "3307")),
@@ -39,13 +41,24 @@ def order_total_any_driver(order_id):
     return row[0]
 
 
+def connection_in(exc):
+    """The connection object of the innermost frame of exc's traceback that has one."""
+    frame, tb = None, exc.__traceback__
+    while tb is not None:
+        frame, tb = tb.tb_frame if "conn" in tb.tb_frame.f_locals else frame, tb.tb_next
+    return frame.f_locals["conn"]
+
+
 def main():
     print("order 1:", order_total(1))
     print("order 2:", order_total_any_driver(2))
-    try:
-        order_total(404)
-    except LookupError as exc:
-        print("order 404:", exc)
+    for total in (order_total, order_total_any_driver):
+        try:
+            total(404)
+        except LookupError as exc:
+            kept = exc  # a kept exception keeps the frame that held the connection
+        print(f"{total.__name__}(404):", kept, "- its connection is open:", connection_in(kept).open)
+        assert not connection_in(kept).open  # `with` closed it on the way out
 
 if __name__ == "__main__":
     try:

@@ -4,6 +4,13 @@ PyMySQL 1.2 changed ping(): it no longer reconnects by default (reconnect=False)
 and ping(reconnect=True) is deprecated. mysqlclient 2.2.1 deprecated reconnect too.
 Open a new connection yourself, as below.
 
+The connection is in autocommit mode: otherwise its first SELECT opens a
+transaction that nothing ends, and the worker reads one frozen snapshot for
+hours while holding a lock that makes every ALTER TABLE on those tables wait.
+(A unit of work that writes several rows still uses a transaction of its own:
+see reconnect_wrapper.run_transaction.) One connection per thread: never share
+it between threads.
+
 Run: python examples/ping_before_use.py  (connection settings: MYSQL_* environment variables)
 """
 
@@ -12,6 +19,8 @@ import sys
 
 import pymysql
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DB = dict(
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
     port=int(os.environ.get("MYSQL_PORT", "3307")),
@@ -21,6 +30,10 @@ DB = dict(
 )
 
 
+def connect():
+    return pymysql.connect(**DB, autocommit=True)
+
+
 def alive(conn):
     """`conn` if the server still answers it, else a new connection."""
     try:
@@ -28,16 +41,26 @@ def alive(conn):
         return conn
     except pymysql.err.Error:  # OperationalError 2006/2013, or Error('Already closed')
         conn.close()
-        return pymysql.connect(**DB)
+        return connect()
+
+
+def connection_id(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT CONNECTION_ID()")
+        return cur.fetchone()[0]
 
 
 def main():
-    conn = pymysql.connect(**DB)
+    conn = connect()
     try:
+        first = connection_id(conn)
+        with connect() as other, other.cursor() as cur:
+            cur.execute("KILL %s", (first,))  # an account may kill its own connections
         conn = alive(conn)  # e.g. at the top of each loop of a long-running worker
         with conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM orders")
-            print("orders:", cur.fetchone()[0])
+            print("orders:", cur.fetchone()[0], "on a new connection:", connection_id(conn) != first)
+        assert connection_id(conn) != first and conn.get_autocommit()
     finally:
         conn.close()
 

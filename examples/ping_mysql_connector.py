@@ -9,6 +9,8 @@ and an uncommitted transaction of the old one are gone.
 
 use_pure=True: the connector's C extension needs OpenSSL 3.2; on older systems
 (Debian 12) say which implementation runs rather than rely on the fallback.
+autocommit=True: a long-lived connection that reads must not keep a transaction
+open between units of work (see ping_before_use.py). One connection per thread.
 
 Run: python examples/ping_mysql_connector.py  (connection settings: MYSQL_* environment variables)
 """
@@ -18,6 +20,8 @@ import sys
 
 import mysql.connector
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DB = dict(
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
     port=int(os.environ.get("MYSQL_PORT", "3307")),
@@ -25,6 +29,7 @@ DB = dict(
     password=os.environ.get("MYSQL_PASSWORD", "app-local-only"),
     database=os.environ.get("MYSQL_DATABASE", "demo"),
     use_pure=True,
+    autocommit=True,
 )
 
 
@@ -38,11 +43,16 @@ def alive(conn):
 def main():
     conn = mysql.connector.connect(**DB)
     try:
+        first = conn.connection_id
+        other = mysql.connector.connect(**DB)
+        other.cursor().execute("KILL %s", (first,))  # an account may kill its own connections
+        other.close()
         conn = alive(conn)  # e.g. at the top of each loop of a long-running worker
         cur = conn.cursor()
         cur.execute("SELECT COUNT(*) FROM orders")
-        print("orders:", cur.fetchone()[0])
+        print("orders:", cur.fetchone()[0], "on a new session:", conn.connection_id != first)
         cur.close()
+        assert conn.connection_id != first and conn.autocommit  # reconnect() kept the settings
     finally:
         conn.close()
 

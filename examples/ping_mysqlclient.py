@@ -7,6 +7,9 @@ and a reconnect in place silently loses the session's state (SET variables,
 temporary tables, an open transaction). Open a new connection yourself, as below.
 (PyMySQL: ping_before_use.py; mysql-connector-python: ping_mysql_connector.py.)
 
+autocommit=True: a long-lived connection that reads must not keep a transaction
+open between units of work (see ping_before_use.py). One connection per thread.
+
 Run: python examples/ping_mysqlclient.py  (connection settings: MYSQL_* environment variables)
 """
 
@@ -15,6 +18,8 @@ import sys
 
 import MySQLdb
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DB = dict(
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
     port=int(os.environ.get("MYSQL_PORT", "3307")),
@@ -24,6 +29,10 @@ DB = dict(
 )
 
 
+def connect():
+    return MySQLdb.connect(**DB, autocommit=True)
+
+
 def alive(conn):
     """`conn` if the server still answers it, else a new connection."""
     try:
@@ -31,17 +40,22 @@ def alive(conn):
         return conn
     except MySQLdb.OperationalError:
         conn.close()
-        return MySQLdb.connect(**DB)
+        return connect()
 
 
 def main():
-    conn = MySQLdb.connect(**DB)
+    conn = connect()
     try:
+        first = conn.thread_id()
+        other = connect()
+        other.cursor().execute("KILL %s", (first,))  # an account may kill its own connections
+        other.close()
         conn = alive(conn)  # e.g. at the top of each loop of a long-running worker
         cur = conn.cursor()
         cur.execute("SELECT COUNT(*) FROM orders")
-        print("orders:", cur.fetchone()[0])
+        print("orders:", cur.fetchone()[0], "on a new connection:", conn.thread_id() != first)
         cur.close()
+        assert conn.thread_id() != first and conn.get_autocommit()
     finally:
         conn.close()
 

@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 URL = sa.URL.create(
     "mysql+pymysql",
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
@@ -24,8 +26,10 @@ URL = sa.URL.create(
 )
 
 
-def engine_within_limit(url, account_limit, processes, spare=0):
-    """An engine whose pool, times `processes`, never opens more than `account_limit - spare`."""
+def engine_within_limit(url, account_limit, processes, spare=1, pool_timeout=30, pool_recycle=280):
+    """An engine whose pool, times `processes`, never opens more than `account_limit - spare`
+    (the spare: for migrations, and for you to look at the server with). A checkout that
+    waits longer than pool_timeout raises sqlalchemy.exc.TimeoutError."""
     per_process = (account_limit - spare) // processes
     if per_process < 1:
         raise ValueError(f"{processes} processes cannot share {account_limit - spare} connections")
@@ -33,7 +37,9 @@ def engine_within_limit(url, account_limit, processes, spare=0):
         url,
         pool_size=per_process,
         max_overflow=0,  # no connections beyond pool_size, ever
-        pool_timeout=30,  # a busy moment waits for a free connection instead of failing
+        pool_timeout=pool_timeout,  # a busy moment waits for a free connection instead of failing
+        pool_recycle=pool_recycle,  # below wait_timeout and any idle timeout on the way (see 2006)
+        pool_pre_ping=True,
     )
 
 
@@ -49,6 +55,7 @@ def main():
         with ThreadPoolExecutor(max_workers=8) as threads:  # 8 threads share 2 connections
             totals = list(threads.map(lambda i: order_total(engine, i), [1, 2, 3] * 4))
         print("pool size:", engine.pool.size(), "totals:", totals)
+        assert engine.pool.size() == 2 and engine.pool.checkedin() <= 2  # (10 - 2 spare) // 4 processes
     finally:
         engine.dispose()  # close the pooled connections when the process is done
 

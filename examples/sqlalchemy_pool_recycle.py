@@ -1,9 +1,14 @@
-"""A SQLAlchemy engine whose pool never hands out a connection the server has closed.
+"""A SQLAlchemy engine whose pool replaces idle connections before wait_timeout closes
+them, and tests each connection at checkout.
 
 - pool_recycle: replace a connection older than this many seconds at checkout.
-  Keep it below the server's wait_timeout (a common hosting setup: 300 s -> 280).
+  Keep it below the smallest idle timeout on the path: the server's wait_timeout
+  (a common hosting setup: 300 s -> 280), and any NAT gateway, firewall, load
+  balancer or proxy in between (often a few minutes).
 - pool_pre_ping: test each connection at checkout (one round trip) and replace a
   dead one: covers a server restart, a KILL, a failover, which recycle cannot.
+  A connection can still die between the ping and the query: retry whole
+  transactions (reconnect_wrapper.run_transaction).
 
 Neither helps a connection you hold across a long pause: keep sessions short.
 
@@ -15,6 +20,8 @@ import sys
 
 import sqlalchemy as sa
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 URL = sa.URL.create(
     "mysql+pymysql",
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
@@ -32,9 +39,22 @@ def order_count():
         return conn.execute(sa.text("SELECT COUNT(*) FROM orders")).scalar_one()
 
 
+def session_id():
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
+
+
 def main():
     try:
         print("orders:", order_count())
+        first = session_id()  # now idle in the pool
+        admin = sa.create_engine(URL, poolclass=sa.pool.NullPool)  # a connection outside the pool
+        with admin.connect() as other:
+            other.execute(sa.text(f"KILL {int(first)}"))  # an account may kill its own connections
+        admin.dispose()
+        print("after KILL of the pooled connection, orders:", order_count(), "- on a new session:",
+              session_id() != first)
+        assert session_id() != first  # pool_pre_ping found it dead at checkout and replaced it
     finally:
         engine.dispose()
 

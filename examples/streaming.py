@@ -16,6 +16,8 @@ import sys
 import pymysql
 import sqlalchemy as sa
 
+# From MYSQL_* variables; the defaults are this project's local-only lab server. In your
+# own code, take the password from your secrets, never from a default in the source.
 DB = dict(
     host=os.environ.get("MYSQL_HOST", "127.0.0.1"),
     port=int(os.environ.get("MYSQL_PORT", "3307")),
@@ -26,19 +28,37 @@ DB = dict(
 
 
 def stream_rows(conn, sql, params=None, net_write_timeout=None):
-    """Yield the rows of `sql` one at a time from an unbuffered cursor."""
+    """Yield the rows of `sql` one at a time from an unbuffered cursor.
+
+    While the stream is open, the connection can run nothing else (PyMySQL would first
+    read and throw away the rest of the result, mysqlclient says 2014 "Commands out of
+    sync"): use another connection for other queries. Stopping early reads the rest
+    too: the server sends the whole result, whoever reads it."""
+    previous = None
     if net_write_timeout is not None:  # for a consumer that is slow on purpose
         with conn.cursor() as cur:
+            cur.execute("SELECT @@SESSION.net_write_timeout")
+            (previous,) = cur.fetchone()
             cur.execute("SET SESSION net_write_timeout = %s", (net_write_timeout,))
     cur = conn.cursor(pymysql.cursors.SSCursor)
     try:
         cur.execute(sql, params)
         yield from cur
     finally:
-        # Not `with conn.cursor(SSCursor)`: after a lost connection, PyMySQL's
-        # SSCursor.close() raises AttributeError, which would hide the 2013.
         if conn.open:
-            cur.close()
+            cur.close()  # reads and discards whatever is left of the result
+            if previous is not None:  # give a pooled connection back as it came
+                with conn.cursor() as restore:
+                    restore.execute("SET SESSION net_write_timeout = %s", (previous,))
+        else:
+            # PyMySQL 1.2 bug: once the connection is lost, SSCursor.close() and the
+            # result's __del__ still try to read the rest of the result from the closed
+            # socket: close() raises AttributeError, which would hide the 2013 (hence no
+            # `with conn.cursor(SSCursor)`), and the garbage collector prints it later.
+            # Mark the result finished and detach the cursor, so that neither happens.
+            if cur._result is not None:
+                cur._result.unbuffered_active = False
+            cur.connection = None
 
 
 def stream_with_sqlalchemy(engine, sql, params=None, batch=1000):
@@ -47,15 +67,33 @@ def stream_with_sqlalchemy(engine, sql, params=None, batch=1000):
         yield from result
 
 
+def net_write_timeout(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@SESSION.net_write_timeout")
+        return cur.fetchone()[0]
+
+
 def main():
     with pymysql.connect(**DB) as conn:
-        totals = [row[1] for row in stream_rows(conn, "SELECT id, total FROM orders ORDER BY id")]
-    print("streamed totals:", totals)
+        before = net_write_timeout(conn)
+        totals = [row[1] for row in stream_rows(conn, "SELECT id, total FROM orders ORDER BY id",
+                                                net_write_timeout=before + 60)]
+        assert net_write_timeout(conn) == before  # the session's setting is back
+        rows = stream_rows(conn, "SELECT id FROM orders ORDER BY id")
+        first = next(rows)
+        rows.close()  # stop early: the rest is read and thrown away, and the connection is free again
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM orders")
+            count = cur.fetchone()[0]
+    print("streamed totals:", totals, "- stopped after", first, "then counted", count, "orders")
+    assert len(totals) == count
     url = sa.URL.create("mysql+pymysql", username=DB["user"], password=DB["password"],
                         host=DB["host"], port=DB["port"], database=DB["database"])
     engine = sa.create_engine(url)
     try:
-        print("streamed with SQLAlchemy:", len(list(stream_with_sqlalchemy(engine, "SELECT id FROM orders"))), "rows")
+        streamed = len(list(stream_with_sqlalchemy(engine, "SELECT id FROM orders")))
+        print("streamed with SQLAlchemy:", streamed, "rows")
+        assert streamed == count
     finally:
         engine.dispose()
 

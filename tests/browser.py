@@ -9,20 +9,22 @@ import http.server
 import shutil
 import threading
 
+from dbconn.apps import SiteHandler
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # what dbconn/system.py checks for
 # No background traffic: this machine has no network but loopback.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _QuietHandler(SiteHandler):
     def log_message(self, *args):
         pass
 
 
 @contextlib.contextmanager
 def serve(directory):
-    """Serve `directory` on a free loopback port; yield its base URL."""
+    """Serve `directory` on a free loopback port, as `make serve` does (gzip); yield its base URL."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -53,3 +55,16 @@ def first_result(page, base_url: str, query: str, timeout_ms: int = 10_000) -> s
     page.goto(f"{base_url}search.html?q={quote(query)}")
     page.wait_for_selector(".pagefind-ui__result-link", timeout=timeout_ms)
     return page.eval_on_selector(".pagefind-ui__result-link", "link => link.getAttribute('href')")
+
+
+SEARCH_BOX = "#site-search-input"
+RESULT_LINK = ".search-result__link"
+
+
+def search(page, base_url: str, text: str, timeout_ms: int = 10_000) -> list[str]:
+    """Paste `text` into the search page's box, as a reader does, and return the result
+    links in order (the recognised error's section first, when there is one)."""
+    page.goto(f"{base_url}search.html")
+    page.fill(SEARCH_BOX, text)
+    page.wait_for_selector("#site-search[data-state=done]", timeout=timeout_ms)
+    return page.eval_on_selector_all(RESULT_LINK, "links => links.map(a => a.href)")

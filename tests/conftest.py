@@ -1,6 +1,7 @@
 """The test session brings its own server: it starts one if none answers, stops it
-afterwards if it started it, and fails if the server ends with more connections
-than it started with. Under pytest-xdist this happens once, in the controller.
+afterwards if it started it (and nothing else uses it), and fails if the server ends
+with more connections than it started with. Under pytest-xdist this happens once,
+in the controller.
 
 The site is built as `make html` builds it (`python -m dbconn.pipeline`), executing
 every notebook once; the tests read that build. Under pytest-xdist, the second worker
@@ -17,6 +18,7 @@ import pytest
 from dbconn import introspect, server
 
 ROOT = Path(__file__).parent.parent
+FAULTS = Path(__file__).parent / "faults"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +29,14 @@ def build() -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
+def pytest_ignore_collect(collection_path, config):
+    """tests/faults (`make test-faults`: slow, harsh) runs only when named on the command line."""
+    if collection_path == FAULTS:
+        named = (config.invocation_params.dir / arg.split("::")[0] for arg in config.args)
+        return not any(path.resolve().is_relative_to(FAULTS) for path in named)
+    return None
+
+
 def _is_worker(config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -35,10 +45,10 @@ def pytest_sessionstart(session):
     if _is_worker(session.config):
         return
     try:
-        message, started = server.up()
+        lease = server.acquire()
     except server.ServerError as exc:
         pytest.exit(f"error: {exc}", returncode=1)
-    session.config.stash[STARTED] = started
+    session.config.stash[LEASE] = lease
     session.config.stash[BASELINE] = introspect.connection_count()
 
 
@@ -52,9 +62,10 @@ def pytest_sessionfinish(session, exitstatus):
         columns, rows = introspect.processlist()
         reporter.write_line(f"LEAK: the server has {count} connections, {baseline} before the tests: {rows}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if session.config.stash[STARTED]:
-        reporter.write_line(server.down())
+    said = session.config.stash[LEASE].release()
+    if said:
+        reporter.write_line(said)
 
 
-STARTED = pytest.StashKey[bool]()
+LEASE = pytest.StashKey[server.Lease]()
 BASELINE = pytest.StashKey[int]()

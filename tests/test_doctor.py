@@ -1,4 +1,4 @@
-"""`python -m dbconn doctor` and `explain`, run as a reader runs them, against real servers."""
+"""`python -m dbconn doctor`, run as a reader runs it, against real servers."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from dbconn import server, settings
 from test_server import free_port, one_line_error, run
 
 KEYS = {
-    "server": {"flavour", "version", "host", "port"},
+    "server": {"flavour", "version", "host", "port", "connections_now"},
     "account": {"user", "own_max_user_connections", "effective_max_user_connections", "limit_source",
-                "connections_now"},
+                "connections_now", "max_queries_per_hour", "max_updates_per_hour", "max_connections_per_hour"},
     "variables": {"wait_timeout", "interactive_timeout", "max_connections", "max_user_connections",
                   "net_read_timeout", "net_write_timeout", "max_allowed_packet", "statement_timeout"},
     "workload": {"processes", "threads_per_process"},
@@ -73,6 +73,54 @@ def test_short_wait_timeout():
         assert report["variables"]["wait_timeout"] == {"session": 30, "global": 30}
         recycle = advice(report, "pool_recycle")
         assert code == 1 and recycle["severity"] == "urgent" and recycle["setting"] == "pool_recycle=25"
+        # wait_timeout bounds Django's CONN_MAX_AGE too.
+        django = advice(report, "django")["setting"]
+        assert django == "WSGI: CONN_MAX_AGE=25, CONN_HEALTH_CHECKS=True; ASGI: CONN_MAX_AGE=0"
+
+
+def test_django_advice_is_what_djangos_docs_say():
+    """A modest CONN_MAX_AGE with health checks under WSGI, not wait_timeout minus a minute;
+    CONN_MAX_AGE=0 under ASGI ("When using ASGI, persistent connections should be disabled")."""
+    code, report = doctor()
+    assert report["variables"]["wait_timeout"]["session"] > 60
+    django = advice(report, "django")
+    assert django["setting"] == "WSGI: CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True; ASGI: CONN_MAX_AGE=0"
+    assert "persistent connections should be disabled" in django["why"]
+
+
+def test_hourly_quotas_are_read_and_budgeted():
+    """1226 also names the account's hourly quotas; the doctor reads them (SHOW CREATE USER) and
+    counts what a recycling pool spends of max_connections_per_hour."""
+    account = settings.Account("hourly", "local-only")
+    with server.private_server("--wait-timeout=300") as private:  # a server of its own: dropped with it
+        with dbconn.connect("admin", port=private.port, database=None) as admin, admin.cursor() as cur:
+            cur.execute("CREATE USER 'hourly'@'%%' IDENTIFIED BY %s WITH MAX_CONNECTIONS_PER_HOUR 50 "
+                        "MAX_QUERIES_PER_HOUR 1000", (account.password,))
+        code, report = doctor("--url", settings.url(account, port=private.port, database=None), "--processes", "4")
+    assert report["account"]["max_connections_per_hour"] == 50 and report["account"]["max_queries_per_hour"] == 1000
+    assert report["account"]["max_updates_per_hour"] == 0
+    hourly = advice(report, "connections_per_hour")
+    # 4 processes x 5 pooled connections, recycled every 280 s: about 258 connects an hour, more than 50.
+    assert code == 1 and hourly["severity"] == "urgent" and "about 258 per hour" in hourly["why"]
+    assert "1000 queries per hour" in advice(report, "queries_per_hour")["why"]
+
+
+def test_a_shared_max_connections_is_budgeted_as_shared():
+    """With no per-account limit, max_connections is every account's: the doctor budgets
+    only what the other accounts leave (Threads_connected, which any account may read)."""
+    with server.private_server("--max-connections=20") as private:
+        others = [dbconn.connect("admin", port=private.port) for _ in range(8)]
+        try:
+            code, report = doctor("--url", settings.url("app", port=private.port), "--processes", "2")
+        finally:
+            for conn in others:
+                conn.close()
+    assert report["account"]["limit_source"].startswith("max_connections")
+    assert report["server"]["connections_now"] == 9  # the 8 and the doctor's own
+    pool = advice(report, "pool_size")
+    # 20 - 8 held by others - 1 spare = 11, for 2 processes: 5 each, and no overflow.
+    assert pool["setting"] == "pool_size=5, max_overflow=0", pool
+    assert "8 of them held by other accounts now" in pool["why"] and code == 1
 
 
 def test_admin_sees_sessions_and_flags_those_idle_near_the_timeout():
@@ -113,34 +161,3 @@ def test_cannot_connect_is_one_line_and_exit_2(target, expected):
     result = run("-m", "dbconn", "doctor", "--url", target())
     assert result.returncode == 2
     assert expected in one_line_error(result)
-
-
-def test_explain_reads_a_traceback_on_stdin():
-    traceback = (
-        'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\n'
-        "sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) (1226, \"User 'app' has exceeded "
-        "the 'max_user_connections' resource (current value: 30)\")\n"
-    )
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "dbconn", "explain"], input=traceback, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0
-    assert result.stdout.startswith("1226 ER_USER_LIMIT_REACHED")
-    assert result.stdout.strip().endswith("docs/errors/1226.html")
-
-
-@pytest.mark.parametrize("text, code", [
-    ("ERROR 2013 (HY000): Lost connection to MySQL server during query", 2013),
-    ("MySQL server has gone away", 2006),
-    ("(4031, 'The client was disconnected by the server because of inactivity.')", 4031),
-    ("(1040, 'Too many connections')", 1040),
-])
-def test_explain_knows_codes_and_messages(text, code):
-    result = run("-m", "dbconn", "explain", text)
-    assert result.returncode == 0 and result.stdout.startswith(f"{code} ")
-
-
-def test_explain_says_when_it_does_not_know():
-    assert "no MySQL error code" in one_line_error(run("-m", "dbconn", "explain", "KeyError: 'x'"))

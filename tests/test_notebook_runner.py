@@ -91,3 +91,13 @@ def test_error_code_is_read_from_the_message(evalue, code):
 def test_a_cell_that_never_ends_fails_after_the_timeout(tmp_path):
     problems = run_notebook(notebook(tmp_path, "import threading\nthreading.Event().wait()"), timeout=2)
     assert problems == ["cell 0 was still running after 2 s"]
+
+
+def test_error_codes_are_read_in_each_drivers_form():
+    from notebook_runner import error_code
+
+    assert error_code({"evalue": "(2013, 'Lost connection to MySQL server during query')"}) == 2013
+    assert error_code({"evalue": "4031 (HY000): The client was disconnected by the server"}) == 4031
+    assert error_code({"evalue": "2003: Can't connect to MySQL server on '127.0.0.1:1' (Errno 111)"}) == 2003
+    assert error_code({"evalue": "(mysql.connector.errors.DatabaseError) 4031 (HY000): The client"}) == 4031
+    assert error_code({"evalue": "MySQL Connection not available"}) is None  # no code: the class name counts
