@@ -556,8 +556,13 @@ def _template(binary: str, flavour: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # servers starting side by side make it once
         if not made.datadir.is_dir():
             partial = Local(home / f"{made.home.name}.partial")
-            _fresh_home(partial)
-            _initialise(binary, flavour, partial)
+            try:
+                _fresh_home(partial)
+                _initialise(binary, flavour, partial)
+            except BaseException:  # a failure, Ctrl-C: no half-made data directory is left
+                with registry.deferred_signals():
+                    registry.remove_tree(partial.home)
+                raise
             partial.home.rename(made.home)
     return made.datadir
 

@@ -117,11 +117,16 @@ class Checkout:
         return found
 
     def temp_dirs(self) -> list[Path]:
-        return sorted(Path("/tmp").glob(Path(self.prefix).name + "*"))
+        """This checkout's temp dirs, but the template every new data directory is copied
+        from (dbconn/server.py keeps it, as it keeps .state/templates, until `make clean`)."""
+        return sorted(p for p in Path("/tmp").glob(Path(self.prefix).name + "*") if not p.name.endswith("templates"))
 
     def data_dirs(self) -> list[Path]:
-        """Server data directories of this checkout, in .state or in the temp dir."""
-        return sorted({*self.path.glob(".state/**/data"), *(p for d in self.temp_dirs() for p in d.glob("data"))})
+        """Server data directories of this checkout, in .state or in the temp dir (a complete
+        template is none: a half-made one is)."""
+        made = {p for p in self.path.glob(".state/templates/*/data") if not p.parent.name.endswith(".partial")}
+        return sorted({*self.path.glob(".state/**/data"), *(p for d in self.temp_dirs() for p in d.glob("data"))}
+                      - made)
 
     def records(self) -> list[Path]:
         return sorted(self.state.glob("run/*.json"))
