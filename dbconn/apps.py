@@ -145,13 +145,22 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class SiteServer(http.server.ThreadingHTTPServer):
+    """A browser that leaves a page mid-download (a search typed on, a tab closed) is not
+    the server's problem: no traceback for it."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 def serve(directory: Path, port: int) -> int:
     """Serve the built site on 127.0.0.1:port until interrupted."""
     if not os.access(directory / "index.html", os.R_OK):
         raise CannotRun(f"no site to read in {directory}: build it first (make html), or check its permissions")
     handler = functools.partial(SiteHandler, directory=str(directory))
     try:
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        httpd = SiteServer(("127.0.0.1", port), handler)
     except OSError as exc:
         raise CannotRun(_port_problem(port, exc, "make serve SERVE_PORT=")) from None
     with httpd:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import logging
 import re
 import sys
 import threading
@@ -669,19 +670,25 @@ def applies(fix: Fix, driver: Driver) -> bool:
 @contextlib.contextmanager
 def _quiet_lost_streams():
     """PyMySQL's unbuffered result raises AttributeError from __del__ once its connection
-    is lost (the 2013 page's SSCursor trap). Here connections die on purpose: let those
-    finalizers run now, and keep their noise out of the build's and the tests' output."""
+    is lost (the 2013 page's SSCursor trap), and SQLAlchemy's pool logs "Error closing
+    cursor" with the traceback of a cursor on a dead connection. Here connections die on
+    purpose: let those finalizers run now, and keep their noise out of the build's and the
+    tests' output (a log record kept by a handler would also keep the dead cursor alive)."""
     previous = sys.unraisablehook
+    pool_log = logging.getLogger("sqlalchemy.pool")
+    pool_level = pool_log.level
 
     def hook(unraisable):
         if not isinstance(unraisable.exc_value, AttributeError):
             previous(unraisable)
 
     sys.unraisablehook = hook
+    pool_log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
         gc.collect()
+        pool_log.setLevel(pool_level)
         sys.unraisablehook = previous
 
 

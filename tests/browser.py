@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import http.server
 import shutil
 import threading
 
-from dbconn.apps import SiteHandler
+from dbconn.apps import SiteHandler, SiteServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # what dbconn/system.py checks for
 # No background traffic: this machine has no network but loopback.
@@ -26,7 +25,7 @@ class _QuietHandler(SiteHandler):
 def serve(directory):
     """Serve `directory` on a free loopback port, as `make serve` does (gzip); yield its base URL."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = SiteServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -147,6 +147,7 @@ def test_stream_rows_lets_2013_through_and_leaves_nothing_for_the_garbage_collec
 
     streaming = dbconn.example("streaming")
     table = dbconn.tables.numbered_table("stream", rows=100_000, payload_bytes=200)
+    gc.collect()  # what earlier tests left is theirs, not this example's
     ignored, printing_hook = [], sys.unraisablehook
     sys.unraisablehook = ignored.append
     try:
