@@ -1,7 +1,7 @@
 """Command line:
 
     python -m dbconn db up|down|status|run -- CMD ...   the lab's database server
-    python -m dbconn doctor [--url URL] [--processes N] [--threads N] [--json]
+    python -m dbconn doctor [--url URL] [--processes N] [--threads N] [--timeout S] [--json]
     python -m dbconn explain [TEXT]                     (or the text on stdin)
     python -m dbconn matrix                              every scenario x driver: Markdown tables
     python -m dbconn serve [--port N] [--directory DIR]  the built site, on 127.0.0.1
@@ -80,6 +80,8 @@ def _main(argv: list[str] | None) -> int:
     doc.add_argument("--url", help="mysql+pymysql://user:password@host:port/db (default: the MYSQL_* variables)")
     doc.add_argument("--processes", type=_positive, default=1, help="processes that each have a pool (default 1)")
     doc.add_argument("--threads", type=_positive, default=1, help="threads per process, for Django (default 1)")
+    doc.add_argument("--timeout", type=_positive, default=doctor.TIMEOUT,
+                     help=f"seconds for the connect and each step of the handshake (default {doctor.TIMEOUT})")
     doc.add_argument("--json", action="store_true", help="print one JSON object (keys: see the doctor's page)")
 
     exp = commands.add_parser("explain", help="name an error from its message, a log or a whole traceback")
@@ -170,7 +172,7 @@ def run_with_server(cmd: list[str]) -> int:
 
 
 def run_doctor(args) -> int:
-    conn = doctor.connect(doctor.connection_args(args.url))
+    conn = doctor.connect(doctor.connection_args(args.url, args.timeout))
     with conn:
         report = doctor.read(conn, processes=args.processes, threads=args.threads)
     print(json.dumps(report, indent=2) if args.json else doctor.render(report))

@@ -4,7 +4,7 @@ Read-only: it runs SELECT and SHOW statements only, changes no setting, and
 works for an account without privileges (it says what it could not see).
 Exit status: 0 healthy, 1 when a recommendation is urgent, 2 when it cannot connect
 or its --url cannot be read. Whatever listens at the address, it answers within
-about 2 x TIMEOUT seconds: the handshake is bounded too.
+about 2 x --timeout seconds (TIMEOUT by default): the handshake is bounded too.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ class CannotConnect(Exception):
 URL_FORM = "mysql+pymysql://user:password@host:port/db"
 
 
-def connection_args(url: str | None) -> dict:
+def connection_args(url: str | None, timeout: float = TIMEOUT) -> dict:
     """PyMySQL arguments from a SQLAlchemy URL, or from the MYSQL_* settings. A URL that
     cannot be read raises CannotConnect; the message never repeats the URL (its password)."""
     if url is None:
         try:
-            return settings.pymysql_args("app", **bounded(TIMEOUT))
+            return settings.pymysql_args("app", **bounded(timeout))
         except settings.SettingError as exc:
             raise CannotConnect(str(exc)) from None
     from sqlalchemy.engine import make_url
@@ -63,7 +63,7 @@ def connection_args(url: str | None) -> dict:
     if parsed.port is not None and not 1 <= parsed.port <= 65535:
         raise CannotConnect(f"--url's port {parsed.port} is not a TCP port (1-65535): use {URL_FORM}")
     return dict(host=parsed.host or "127.0.0.1", port=parsed.port or 3306, user=parsed.username or "",
-                password=parsed.password or "", database=parsed.database, **bounded(TIMEOUT))
+                password=parsed.password or "", database=parsed.database, **bounded(timeout))
 
 
 def connect(args: dict) -> pymysql.connections.Connection:

@@ -9,6 +9,7 @@ to ask waits for the first one's build and finds nothing left to do."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,13 @@ import pytest
 from dbconn import introspect, server
 
 ROOT = Path(__file__).parent.parent
+
+# Tests interrupt commands as Ctrl-C does. A test run started in the background by a
+# script (`cmd &`, as a non-interactive shell starts it) inherits SIGINT ignored, and so
+# would every command it starts: give them Ctrl-C back, as a terminal has it. (A Python
+# handler here becomes the default action in a child; an ignored signal stays ignored.)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 FAULTS = Path(__file__).parent / "faults"
 
 

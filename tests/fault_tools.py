@@ -207,6 +207,18 @@ def private_server_owner(copy: Checkout) -> subprocess.Popen:
                        "    print(private.port, flush=True)\n    time.sleep(600)")
 
 
+def held_server(where: Path) -> dict:
+    """Environment for a command whose server never finishes starting: a `mariadbd` first
+    in PATH that never answers. Interrupting a start "while it is under way" is then
+    certain, however busy the machine (a start from a template takes a fraction of a
+    second, and could end before the test's signal)."""
+    where.mkdir(parents=True, exist_ok=True)
+    stand_in = where / "mariadbd"
+    stand_in.write_text("#!/bin/sh\nwhile :; do sleep 1; done\n")
+    stand_in.chmod(0o755)
+    return {"PATH": f"{where}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def start_under_way(process: subprocess.Popen) -> list[int]:
     """Wait until `process` is making a data directory or starting a server."""
     return wait_for(lambda: children_named(process.pid, ("mariadb-install-db", "mysql_install_db", "mariadbd")),

@@ -40,6 +40,15 @@ def test_doctor_on_a_port_that_never_greets():
         f"came within 5 s: is it a MySQL server? check the host and port")
 
 
+@pytest.mark.parametrize("timeout, line", [("1", "no complete MySQL greeting came within 1 s"),
+                                           ("0", "argument --timeout: '0' is not a whole number of 1 or more")])
+def test_doctor_handshake_timeout_is_the_readers_choice(timeout, line):
+    with listener() as (port, _):
+        result = dbconn("doctor", "--url", url(port), "--timeout", timeout)
+    assert result.returncode == 2
+    assert line in one_line(result)
+
+
 def test_doctor_on_a_port_that_sends_another_banner():
     with listener(SSH_BANNER) as (port, _):
         result = dbconn("doctor", "--url", url(port))
@@ -139,8 +148,9 @@ def test_help_documents_every_exit_code():
                                              (signal.SIGTERM, 143, "error: terminated")])
 def test_doctor_interrupted_during_the_handshake(sig, code, line):
     with listener() as (port, accepted):
-        doctor = subprocess.Popen([sys.executable, "-m", "dbconn", "doctor", "--url", url(port)], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # A handshake timeout longer than BOUND: the signal, not the timeout, ends it, however late it lands.
+        doctor = subprocess.Popen([sys.executable, "-m", "dbconn", "doctor", "--url", url(port), "--timeout",
+                                   str(BOUND * 2)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for(accepted.is_set, what="the doctor to connect")
         doctor.send_signal(sig)
         out, err = doctor.communicate(timeout=BOUND)

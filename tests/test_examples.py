@@ -91,14 +91,14 @@ def test_fetch_report_retries_a_read_whose_connection_was_killed(account):
 def test_fetch_report_does_not_rerun_a_read_the_server_stopped(account):
     reports = as_account(dbconn.example("read_timeout"), account)
     with pytest.raises(reports.pymysql.err.OperationalError) as stopped:
-        reports.fetch_report("SELECT SLEEP(2)", read_timeout=1)
+        reports.fetch_report("SELECT SLEEP(5)", read_timeout=3)  # the server's limit: 1 s
     assert stopped.value.args[0] in (1969, 3024)
     assert connections_made(account) == 1
 
 
 def test_fetch_report_does_not_rerun_a_read_the_client_timed_out(account):
     reports = as_account(dbconn.example("read_timeout"), account)
-    reports.SERVER_SHARE = 10  # no server limit in time: the client's own read_timeout fires
+    reports.SERVER_MARGIN = -10  # the server's limit after the client's: its own read_timeout fires first
     with pytest.raises(reports.pymysql.err.OperationalError) as timed_out:
         reports.fetch_report("SELECT SLEEP(2)", read_timeout=0.5)
     assert timed_out.value.args[0] == 2013 and "timed out" in timed_out.value.args[1]

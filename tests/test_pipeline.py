@@ -174,12 +174,10 @@ def test_the_rules_fail_the_build_and_name_the_cell(project):
 
 
 def _ctrl_c_able(command, env):
-    """Start `command` as a terminal starts it (SIGINT at its default), in a process group of its own."""
-    def preexec():
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
+    """Start `command` as a terminal starts it (SIGINT at its default: see conftest.py), in a process group
+    of its own."""
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=preexec)
+                            start_new_session=True)
 
 
 def test_ctrl_c_stops_the_build_in_one_line_and_leaves_nothing_behind(project):

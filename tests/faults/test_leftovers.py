@@ -10,7 +10,7 @@ import sys
 
 from dbconn.server import free_port
 from fault_tools import (Checkout, answers, checkout, children_named, clean, nothing_left, one_line,  # noqa: F401
-                         private_server_owner, start_under_way, wait_for)
+                         private_server_owner, start_under_way, wait_for, held_server)
 
 
 def test_clean_after_a_corrupted_record_stops_the_server(checkout):
@@ -55,8 +55,9 @@ def test_a_start_killed_with_sigkill_is_cleaned_by_the_next_command(checkout):
     assert checkout.records() == []
 
 
-def test_an_interrupted_private_server_start_leaves_no_data_dir(checkout):
-    owner = checkout.python("from dbconn import server\nwith server.private_server():\n    pass")
+def test_an_interrupted_private_server_start_leaves_no_data_dir(checkout, tmp_path):
+    owner = checkout.python("from dbconn import server\nwith server.private_server():\n    pass",
+                            **held_server(tmp_path / "bin"))
     start_under_way(owner)
     os.killpg(owner.pid, signal.SIGINT)
     _, err = owner.communicate(timeout=60)
