@@ -189,6 +189,10 @@ def test_serve_on_a_chosen_port_then_ctrl_c(tmp_path):
             assert page.read() == b"<p>the site</p>"
     finally:
         serving.send_signal(signal.SIGINT)
-        out, err = serving.communicate(timeout=BOUND)
+        try:
+            out, err = serving.communicate(timeout=BOUND)
+        except subprocess.TimeoutExpired:
+            serving.kill()  # the test fails; the server must not outlive it
+            raise
     assert serving.returncode == 130 and err.strip().splitlines()[-1] == "error: interrupted"
     assert "Traceback" not in err and not answers(port)
