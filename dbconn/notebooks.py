@@ -23,6 +23,7 @@ the kernel down and removes its connection file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -98,6 +99,13 @@ def execute(nb, cwd: Path, timeout: int = TIMEOUT) -> Execution:
     return run.result
 
 
+KERNEL_STARTS = 3
+
+
+class _KernelDidNotStart(Exception):
+    pass
+
+
 class _Run:
     def __init__(self, nb, cwd: Path, timeout: int):
         self.nb, self.cwd, self.timeout = nb, cwd, timeout
@@ -118,6 +126,17 @@ class _Run:
             self.done.set()
 
     def _execute(self) -> Execution:
+        """Run the notebook; a kernel that dies before it answers (no cell has run yet) is
+        started again, up to KERNEL_STARTS times in all."""
+        for attempt in range(1, KERNEL_STARTS + 1):
+            try:
+                return self._execute_once()
+            except _KernelDidNotStart as exc:
+                if attempt == KERNEL_STARTS or self.stopping:
+                    raise RuntimeError(f"the kernel did not start ({attempt} attempts): {exc}") from None
+                (self.home / "kernel.json").unlink(missing_ok=True)  # new ports next time
+
+    def _execute_once(self) -> Execution:
         import psutil
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -128,7 +147,12 @@ class _Run:
         client.km = client.create_kernel_manager()
         client.km.connection_file = str(self.home / "kernel.json")
         problems = []
-        with open(self.home / "kernel.log", "wb") as kernel_log, client.setup_kernel(stderr=kernel_log):
+        with open(self.home / "kernel.log", "wb") as kernel_log, contextlib.ExitStack() as kernel:
+            try:
+                kernel.enter_context(client.setup_kernel(stderr=kernel_log))
+            except RuntimeError as exc:  # "Kernel died before replying to kernel_info": e.g. one
+                # of the ports jupyter_client chose was taken by another process in between
+                raise _KernelDidNotStart(str(exc)) from exc
             self.kernel_pid = client.km.provisioner.process.pid
             kernel = psutil.Process(self.kernel_pid)
             # What nbclient's execute() records first: the language, which names the code's lexer.

@@ -101,3 +101,32 @@ def test_error_codes_are_read_in_each_drivers_form():
     assert error_code({"evalue": "2003: Can't connect to MySQL server on '127.0.0.1:1' (Errno 111)"}) == 2003
     assert error_code({"evalue": "(mysql.connector.errors.DatabaseError) 4031 (HY000): The client"}) == 4031
     assert error_code({"evalue": "MySQL Connection not available"}) is None  # no code: the class name counts
+
+
+def test_a_kernel_that_dies_before_it_answers_is_started_again(tmp_path, monkeypatch):
+    """jupyter_client picks free ports, then the kernel binds them: another process can take
+    one in between, and that kernel dies before it answers. No cell has run: start again."""
+    from nbclient import NotebookClient
+
+    real, starts = NotebookClient.setup_kernel, []
+
+    def first_start_fails(self, **kwargs):
+        starts.append(1)
+        if len(starts) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(NotebookClient, "setup_kernel", first_start_fails)
+    assert run_notebook(notebook(tmp_path, "print('ran')")) == []
+    assert len(starts) == 2
+
+
+def test_a_kernel_that_never_starts_is_one_clear_error(tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    def never_starts(self, **kwargs):
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(NotebookClient, "setup_kernel", never_starts)
+    with pytest.raises(RuntimeError, match=r"the kernel did not start \(3 attempts\): Kernel died"):
+        run_notebook(notebook(tmp_path, "print('never')"))
