@@ -51,10 +51,10 @@ html_sourcelink_suffix = ""  # _sources/notebooks/x.md: the notebook itself, to 
 copybutton_selector = "div:not(.output) > div.highlight pre"
 copybutton_exclude = ".linenos, .gp, .go"
 
-# Reading on any screen, and search engines (dbconn/site.py): site.css and scroll-cue.js on
+# Reading on any screen, and search engines (dbconn/site.py): site.css, scroll-cue.js and landmarks.js on
 # every page; canonical URLs and the sitemap use html_baseurl (DBCONN_SITE_URL).
 html_css_files = ["site.css"]
-html_js_files = ["scroll-cue.js"]
+html_js_files = ["scroll-cue.js", "landmarks.js"]
 html_favicon = "_static/favicon.svg"
 html_baseurl = settings.SITE_URL
 

@@ -5,6 +5,14 @@
   "use strict";
   const SELECTOR = "article pre, article .table-wrapper, article .math-wrapper";
 
+  // Each region's name is its own (axe: landmark-unique): "Code 3 of 7, scrolls sideways".
+  function label(box) {
+    const [kind, name] = [["pre", "Code"], [".table-wrapper", "Table"], [".math-wrapper", "Formula"]]
+      .find(([selector]) => box.matches(selector));
+    const all = Array.from(document.querySelectorAll(SELECTOR)).filter((other) => other.matches(kind));
+    return `${name} ${all.indexOf(box) + 1} of ${all.length}, scrolls sideways`;
+  }
+
   function update(box) {
     const scrolls = /auto|scroll/.test(getComputedStyle(box).overflowX) && box.scrollWidth > box.clientWidth + 1;
     box.classList.toggle("is-scrollable", scrolls);
@@ -13,7 +21,7 @@
       box.tabIndex = 0;
       box.dataset.scrollCue = "";
       box.setAttribute("role", "region");
-      box.setAttribute("aria-label", box.matches("pre") ? "Code, scrolls sideways" : "Table, scrolls sideways");
+      box.setAttribute("aria-label", label(box));
     } else if (!scrolls && "scrollCue" in box.dataset) {
       box.removeAttribute("tabindex");
       box.removeAttribute("role");

@@ -746,3 +746,37 @@ def test_every_typed_error_line_was_printed_by_this_builds_runs(site):
     from dbconn import produced
 
     assert produced.unproduced(ROOT, site) == []
+
+
+AXE_SAMPLE = ["index.html", "search.html?q=2006", "docs/errors/2006.html", "docs/drivers.html",
+              "notebooks/2006-server-has-gone-away.html"]
+
+
+def _axe_pages(site) -> list[str]:
+    """Every help and framework page, the landing page, the search page with results, the
+    driver tables and the longest notebook."""
+    helps = sorted(p.relative_to(site).as_posix() for p in (site / "docs").rglob("*.html"))
+    return AXE_SAMPLE + [p for p in helps if p not in AXE_SAMPLE]
+
+
+@pytest.mark.parametrize("width, scheme", [(1280, "light"), (1280, "dark"), (390, "light")])
+def test_pages_pass_axe(browser, base_url, site, width, scheme):
+    """axe-core's rules (WCAG A/AA and best practices), every violation whatever its impact:
+    on the laptop screen in light, every page; in dark and on a phone, the sample."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    problems = []
+    try:
+        for relative in _axe_pages(site) if (width, scheme) == (1280, "light") else AXE_SAMPLE:
+            page.goto(base_url + relative)  # waits for "load": the page's scripts have run
+            if relative.startswith("search.html"):
+                page.wait_for_selector("#site-search[data-state=done]")
+            for violation in axe.run(page).response["violations"]:
+                targets = [node["target"] for node in violation["nodes"][:3]]
+                problems.append(f"{relative}: {violation['id']} ({violation['impact']}) at {targets}")
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
