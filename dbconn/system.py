@@ -11,6 +11,7 @@ elsewhere. A new need (a broker, a proxy) is one more `Need` in NEEDS, nothing e
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +107,46 @@ def missing(target: str, needs=NEEDS) -> list[Need]:
     return [need for need in needs if target in need.targets and not need.present()]
 
 
+# Another install under way (a second checkout's make, unattended-upgrades) holds apt's
+# locks: wait for them, as long as an install may take, instead of failing at once.
+# apt-get waits for dpkg's lock itself (DPkg::Lock::Timeout), not for `update`'s.
+LOCK_WAIT = 600  # seconds
+APT_GET = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT}"]
+APT_LOCKS = ("/var/lib/apt/lists/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock")
+
+
+def _locked_by_another(path: str) -> bool:
+    """Does another process hold apt's lock `path` (apt's own kind: fcntl)?"""
+    try:
+        with open(path, "a") as lock:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when closed
+    except BlockingIOError:
+        return True
+    except OSError:  # no such lock here
+        return False
+    return False
+
+
+def _apt_get(step: list[str], log, env: dict, say) -> int:
+    """`apt-get STEP`; while another process holds apt's locks, wait for them and try again."""
+    deadline = time.monotonic() + LOCK_WAIT
+    said = False
+    while True:
+        log.flush()
+        start = os.fstat(log.fileno()).st_size
+        code = subprocess.run([*APT_GET, *step], stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+        with open(log.name, errors="replace") as output:
+            output.seek(start)
+            lost_a_lock = "Could not get lock" in output.read()
+        if code == 0 or not lost_a_lock or time.monotonic() > deadline:
+            return code
+        if not said:
+            say("Another apt-get holds apt's lock: waiting for it ...", flush=True)
+            said = True
+        while any(map(_locked_by_another, APT_LOCKS)) and time.monotonic() < deadline:
+            time.sleep(0.5)  # polls the lock's state; apt offers no way to wait on it
+
+
 def can_install() -> bool:
     return os.geteuid() == 0 and shutil.which("apt-get") is not None
 
@@ -127,11 +169,11 @@ def ensure(target: str, needs=NEEDS, say=print) -> None:
         updated = False
         for need in lacking:
             say(f"Installing {' '.join(need.packages)} for {need.purpose} (apt-get) ...", flush=True)
-            steps = [] if updated else [["apt-get", "update"]]
-            for step in [*steps, ["apt-get", "install", "-y", *need.packages]]:
-                if subprocess.run(step, stdout=log, stderr=subprocess.STDOUT, env=env).returncode != 0:
-                    raise CannotInstall(f"`{' '.join(step)}` failed (see {LOG}): install {' '.join(need.packages)} "
-                                        f"by hand, then run make {target} again.")
+            steps = [] if updated else [["update"]]
+            for step in [*steps, ["install", "-y", *need.packages]]:
+                if _apt_get(step, log, env, say) != 0:
+                    raise CannotInstall(f"`apt-get {' '.join(step)}` failed (see {LOG}): install "
+                                        f"{' '.join(need.packages)} by hand, then run make {target} again.")
             updated = True
             if not need.present():
                 raise CannotInstall(f"apt-get installed {' '.join(need.packages)}, but {need.provides} is still "

@@ -20,12 +20,14 @@ from dbconn import introspect, server
 
 ROOT = Path(__file__).parent.parent
 
-# Tests interrupt commands as Ctrl-C does. A test run started in the background by a
-# script (`cmd &`, as a non-interactive shell starts it) inherits SIGINT ignored, and so
-# would every command it starts: give them Ctrl-C back, as a terminal has it. (A Python
-# handler here becomes the default action in a child; an ignored signal stays ignored.)
-if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+# Tests signal the commands they start as a terminal does (Ctrl-C, a hang-up). A test run
+# started by a script in the background (`cmd &`) inherits SIGINT ignored, under nohup
+# SIGHUP, and so would every command it starts. An ignored signal stays ignored across
+# exec, a handled one is reset to its default: so the run keeps ignoring them (a handler
+# that does nothing) and its commands get a terminal's defaults.
+for _sig in (signal.SIGINT, signal.SIGHUP):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, lambda number, frame: None)
 FAULTS = Path(__file__).parent / "faults"
 
 

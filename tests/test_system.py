@@ -76,7 +76,9 @@ def test_a_missing_command_is_installed_with_one_line_before(tmp_path, copy):
     result = run(copy, "html", path_without(tmp_path, "dot", apt=FAKE_APT.format(log=log, fail="")))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Installing graphviz for the help pages' diagrams (apt-get) ...\n"
-    assert log.read_text().splitlines() == ["update", "install -y graphviz"]
+    # Each waits for another install's lock instead of failing at once.
+    assert log.read_text().splitlines() == ["-o DPkg::Lock::Timeout=600 update",
+                                            "-o DPkg::Lock::Timeout=600 install -y graphviz"]
 
 
 def test_a_failed_install_says_what_to_do(tmp_path, copy):
@@ -158,3 +160,40 @@ def test_each_need_says_what_it_is_for_and_what_provides_it():
     test = {n.packages for n in system.NEEDS if "test" in n.targets}
     assert html <= test, "`make test` builds the site too"
     assert all(need.present() for need in system.NEEDS), f"this machine lacks: {system.missing('test')}"
+
+
+LOCKED_APT = """#!/bin/sh
+echo "$@" >> "{log}"
+if ! {python} -c 'import fcntl, sys; fcntl.lockf(open(sys.argv[1], "a"), fcntl.LOCK_EX | fcntl.LOCK_NB)' "{lock}" 2>/dev/null
+then echo "E: Could not get lock {lock}. It is held by process 1 (apt-get)"; exit 100; fi
+exit 0
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the lab installs only as root")
+def test_another_install_under_way_is_waited_for(tmp_path, monkeypatch):
+    """apt-get update does not wait for its lock (DPkg::Lock::Timeout covers dpkg's only): the
+    lab waits for another apt-get to let go of it, then runs the step again."""
+    lock, log = tmp_path / "lists.lock", tmp_path / "apt.calls"
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys; lock = open(sys.argv[1], 'a'); "
+                               "fcntl.lockf(lock, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+                               str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    path = path_without(tmp_path, apt=LOCKED_APT.format(log=log, python=sys.executable, lock=lock))
+    monkeypatch.setenv("PATH", path)
+    monkeypatch.setattr(system, "APT_LOCKS", (str(lock),))
+    monkeypatch.setattr(system, "LOG", tmp_path / "apt.log")
+    said = []
+
+    def say(line, flush=False):
+        said.append(line)
+        if "waiting" in line:
+            holder.stdin.close()  # the other install ends
+            holder.wait()
+
+    need = system.Need(provides="nothing", purpose="a test", packages=("nothing",), elsewhere="-",
+                       targets=frozenset({"html"}), present=lambda: log.exists() and "install" in log.read_text())
+    system.ensure("html", needs=[need], say=say)
+    assert said == ["Installing nothing for a test (apt-get) ...", "Another apt-get holds apt's lock: waiting for it ..."]
+    calls = log.read_text().splitlines()
+    assert [c.split()[-1] for c in calls] == ["update", "update", "nothing"], calls
