@@ -98,8 +98,15 @@ class Beside:
     def started(self) -> bool:
         return self._running is not None
 
-    def join(self) -> None:
-        if self._in_loop:
-            await_(asyncio.wait({self._running}))  # its own outcome is its own business
-        else:
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the work is done, and say whether it is. A task still running after
+        `timeout` seconds is cancelled (its own outcome is its own business); a thread
+        cannot be, and is waited for."""
+        if not self._in_loop:
             self._running.join()
+            return True
+        done, _ = await_(asyncio.wait({self._running}, timeout=timeout))
+        if not done:
+            self._running.cancel()
+            await_(asyncio.wait({self._running}))
+        return bool(done)

@@ -161,6 +161,33 @@ def test_the_async_drivers_raise_what_the_asyncio_page_says(report):
         assert {fr.driver.name for fr in fix_results(report, key) if fr.outcome.worked} >= {"aiomysql", "asyncmy"}
 
 
+def test_a_second_task_that_never_returns_is_an_outcome_not_a_hang():
+    """aiomysql's second task on a shared connection once waited for ever: the matrix waits
+    SECOND_CALL_WAIT seconds for it, then cancels it."""
+    import asyncio
+
+    from sqlalchemy.util import await_
+
+    from dbconn import aio
+
+    cancelled = []
+
+    def never_returns():
+        try:
+            await_(asyncio.Event().wait())
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    def first_task():
+        second = aio.Beside(never_returns, in_loop=True)
+        second.start()
+        return second.join(timeout=0.2)
+
+    assert aio.run(first_task) is False
+    assert cancelled == [True]
+
+
 def test_unexpected_results_are_reported():
     """The check that fails the build is itself able to fail."""
     limit = SCENARIO["max_user_connections"]
