@@ -335,8 +335,8 @@ def _shared_by_two_threads(lab: Lab, pause: bool):
         counted = [0]
 
         def wait_for_the_second():
-            # aiomysql's second task, its connection closed under it by the first, was once
-            # seen waiting for ever (1 run in 40): that is an outcome too, not a hang here.
+            # aiomysql's second task, its connection closed under it by the first, was seen
+            # waiting for ever (once in a soak of 20 make test runs): an outcome too, not a hang.
             if not other.join(timeout=SECOND_CALL_WAIT):
                 second["outcome"] = Outcome(exception="no answer", message=f"task 2's query never returned: "
                                                                           f"cancelled after {SECOND_CALL_WAIT} s")

@@ -144,7 +144,7 @@ def _apt_get(step: list[str], log, env: dict, say) -> int:
             say("Another apt-get holds apt's lock: waiting for it ...", flush=True)
             said = True
         while any(map(_locked_by_another, APT_LOCKS)) and time.monotonic() < deadline:
-            time.sleep(0.5)  # polls the lock's state; apt offers no way to wait on it
+            time.sleep(0.5)  # polled: waiting in lockf() would take the lock from apt, with no bound
 
 
 def can_install() -> bool:
