@@ -125,8 +125,11 @@ def test_reconnect_wrapper_reruns_a_read_killed_while_it_ran(driver):
     reader = wrapper.ReconnectingConnection(driver.connect)
     first = reader._conn
     try:
+        (session,), = reader.read("SELECT CONNECTION_ID()")
         killer = kill_when_running(dbconn.settings.APP.user, f"/* {driver.name} killed read */")
-        rows = reader.read(f"SELECT /* {driver.name} killed read */ SLEEP(0.5), 42")
+        # 60 s on the first session, so that the kill always lands mid-read; 0.1 s when read again.
+        rows = reader.read(f"SELECT /* {driver.name} killed read */ SLEEP(IF(CONNECTION_ID() = %s, 60, 0.1)), 42",
+                           (session,))
         killer.join()
         assert rows[0][1] == 42 and reader._conn is not first
     finally:
