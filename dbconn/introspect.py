@@ -141,10 +141,6 @@ def wait_for_statement(connection_id: int, starts_with: str, timeout: float = 5.
 
 
 def wait_for_session_end(connection_id: int, timeout: float = 5.0) -> None:
-    """Poll until session `connection_id` is gone from the processlist (after a KILL,
-    the server ends the session a moment later). Raises TimeoutError if it stays."""
-    deadline = time.monotonic() + timeout
-    while _select(PROCESSLIST.format(where="AND id = %s"), (connection_id,))[1]:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"session {connection_id} still exists after {timeout} s")
-        time.sleep(0.01)
+    """Wait until the server has ended session `connection_id` (after a KILL, or its
+    wait_timeout, it does so a moment later): wait_for_session(..., "gone")."""
+    wait_for_session(connection_id, "gone", timeout=timeout)

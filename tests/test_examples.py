@@ -136,14 +136,6 @@ def test_reconnect_wrapper_reruns_a_read_killed_while_it_ran(driver):
         reader.close()
 
 
-def wait_until_server_closed(session: int, timeout: float = 30.0) -> None:
-    """Wait until the server has ended `session` (e.g. net_write_timeout), polling its processlist."""
-    deadline = time.monotonic() + timeout
-    while any(row[0] == session for row in dbconn.processlist()[1]):
-        assert time.monotonic() < deadline, f"the server kept session {session}"
-        time.sleep(0.05)
-
-
 def test_stream_rows_lets_2013_through_and_leaves_nothing_for_the_garbage_collector():
     import gc
     import sys
@@ -157,7 +149,7 @@ def test_stream_rows_lets_2013_through_and_leaves_nothing_for_the_garbage_collec
         with dbconn.connect() as conn:
             rows = streaming.stream_rows(conn, f"SELECT id, payload FROM {table} ORDER BY id", net_write_timeout=1)
             next(rows)  # then the consumer stalls, until the server gives up on it
-            wait_until_server_closed(conn.thread_id())
+            dbconn.introspect.wait_for_session_end(conn.thread_id(), timeout=30)
             code = None
             try:
                 for _ in rows:
@@ -186,7 +178,7 @@ def test_mysqlconnector_listener_makes_connection_not_available_a_disconnect(lis
             session = conn.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
             with dbconn.connect("admin") as admin, admin.cursor() as cur:
                 cur.execute("KILL %s", (session,))
-            wait_until_server_closed(session)
+            dbconn.introspect.wait_for_session_end(session, timeout=30)
             with pytest.raises(sa.exc.DBAPIError) as failed:
                 conn.execute(sa.text("SELECT 1"))
             assert failed.value.orig.errno == -1  # "MySQL Connection not available"
@@ -253,7 +245,7 @@ def test_run_transaction_retries_a_failed_commit_only_when_told_it_is_idempotent
             session = cur.fetchone()[0]
             with dbconn.connect("admin") as admin, admin.cursor() as killer:
                 killer.execute("KILL %s", (session,))
-            wait_until_server_closed(session)
+            dbconn.introspect.wait_for_session_end(session, timeout=30)
 
     if idempotent:
         wrapper.run_transaction(work, connect_app(), wait=0.05, idempotent=True)
