@@ -146,11 +146,11 @@ def terminate(pid: int, start: int | None = None, timeout: float = STOP_TIMEOUT)
             f"{describe(pid)} belongs to another user and cannot be stopped from here: stop it as that user."
         ) from None
     if found.pgrp == pid:
-        _kill_group(pid)
+        kill_group(pid)
     return True
 
 
-def _kill_group(pgid: int) -> None:
+def kill_group(pgid: int) -> None:
     """SIGKILL what is left of a process group whose leader has exited, and wait until it is
     gone. The number still names that group: Linux gives no new process a pid that a live
     group or session still uses."""

@@ -29,7 +29,6 @@ import hashlib
 import os
 import pwd
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -594,8 +593,9 @@ def _run_to_the_end(command: list[str]) -> tuple[int, str]:
     try:
         output, _ = child.communicate()
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
+        # The whole group, and wait until it is gone: a SIGKILLed bootstrap server takes a
+        # moment to exit, and must not outlive the command that reports the interrupt.
+        registry.kill_group(child.pid)
         child.wait()
         raise
     return child.returncode, output

@@ -223,3 +223,16 @@ def start_under_way(process: subprocess.Popen) -> list[int]:
     """Wait until `process` is making a data directory or starting a server."""
     return wait_for(lambda: children_named(process.pid, ("mariadb-install-db", "mysql_install_db", "mariadbd")),
                     what="the start to be under way")
+
+
+def server_under_way(process: subprocess.Popen, phase: str, held: dict) -> list[int]:
+    """Wait until `process`, run with held_server()'s environment `held`, is at `phase`:
+    "initialising" (the installer's own bootstrap server runs: the real mariadbd) or
+    "starting" (the stand-in that never answers runs)."""
+    stand_in = held["PATH"].split(os.pathsep)[0] + "/mariadbd"
+
+    def at_phase() -> list[int]:
+        servers = children_named(process.pid, ("mariadbd",))
+        return [pid for pid in servers if (stand_in in registry.cmdline(pid)) == (phase == "starting")]
+
+    return wait_for(at_phase, what=f"the server to be {phase}")

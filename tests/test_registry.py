@@ -20,7 +20,7 @@ import dbconn
 from dbconn import registry, server
 from dbconn.server import free_port
 from fault_tools import (Checkout, answers, checkout, nothing_left, one_line, private_server_owner,  # noqa: F401
-                         start_under_way, wait_for, held_server)
+                         server_under_way, wait_for, held_server)
 
 # --------------------------------------------------------------------------- messages say what happened
 
@@ -82,10 +82,12 @@ def test_the_private_server_of_a_killed_owner_is_found_and_stopped(checkout):
     nothing_left(checkout, port)
 
 
-def test_an_interrupted_start_leaves_no_data_dir(checkout, tmp_path):
+@pytest.mark.parametrize("phase", ["initialising", "starting"])
+def test_an_interrupted_start_leaves_no_data_dir(checkout, tmp_path, phase):
     port = free_port()
-    starting = checkout.start("db", "up", MYSQL_PORT=port, **held_server(tmp_path / "bin"))
-    start_under_way(starting)
+    held = held_server(tmp_path / "bin")
+    starting = checkout.start("db", "up", MYSQL_PORT=port, **held)
+    server_under_way(starting, phase, held)
     os.killpg(starting.pid, signal.SIGINT)  # Ctrl-C, to the whole group
     out, err = starting.communicate(timeout=60)
     assert starting.returncode == 130
