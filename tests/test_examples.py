@@ -31,9 +31,11 @@ def test_example_checks_what_it_shows(path):
 
 # --- what the examples' pages claim, checked from the server's side ------------------------
 
+import contextlib  # noqa: E402
 import functools  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 
 import dbconn  # noqa: E402
 from dbconn import drivers  # noqa: E402
@@ -54,23 +56,35 @@ def connections_made(account) -> int:
         return int(cur.fetchone()[0])
 
 
-def kill_when_running(user: str, marker: str, what: str = "CONNECTION") -> threading.Thread:
-    """KILL the first session of `user` whose running statement contains `marker`, as soon as
-    the server shows it running (polled, not timed)."""
-    def kill():
-        for _ in range(500):
-            _, rows = dbconn.processlist(user)
-            running = [row[0] for row in rows if row[-1] and marker in row[-1]]
-            if running:
-                with dbconn.connect("admin") as admin, admin.cursor() as cur:
-                    cur.execute(f"KILL {what} %s", (running[0],))
-                return
-            time.sleep(0.01)
-        raise AssertionError(f"no statement with {marker!r} ever ran")
+@contextlib.contextmanager
+def killed_on_first_run(user: str):
+    """Yields a SQL expression for a statement of `user`. The first session that runs it
+    sleeps 60 s, and is killed (KILL CONNECTION) as soon as the server shows it running, so
+    the kill always lands mid-statement however busy the machine; a statement run again
+    after the kill sleeps 0.1 s (the killer then holds the lock the expression asks about)."""
+    lock = f"dbconn-test-{uuid.uuid4().hex[:12]}"
+    killed, done = [], threading.Event()
 
-    thread = threading.Thread(target=kill)
-    thread.start()
-    return thread
+    def kill():
+        with dbconn.connect("admin") as admin, admin.cursor() as cur:
+            deadline = time.monotonic() + 30
+            while not killed and time.monotonic() < deadline:
+                _, rows = dbconn.processlist(user)
+                killed.extend(row[0] for row in rows if row[-1] and lock in row[-1])
+                time.sleep(0.01)
+            if killed:
+                cur.execute("SELECT GET_LOCK(%s, 0)", (lock,))
+                cur.execute("KILL CONNECTION %s", (killed[0],))
+                done.wait(60)  # the lock is held until the statement has run again
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    try:
+        yield f"SLEEP(IF(IS_FREE_LOCK('{lock}'), 60, 0.1))"
+    finally:
+        done.set()
+        killer.join()
+    assert killed, f"no statement of {user} ran {lock!r}"
 
 
 def as_account(module, account):
@@ -81,9 +95,8 @@ def as_account(module, account):
 
 def test_fetch_report_retries_a_read_whose_connection_was_killed(account):
     reports = as_account(dbconn.example("read_timeout"), account)
-    killer = kill_when_running(account.user, "/* killed report */")
-    rows = reports.fetch_report("SELECT /* killed report */ SLEEP(0.5), COUNT(*) FROM orders", read_timeout=5)
-    killer.join()
+    with killed_on_first_run(account.user) as sleep:
+        rows = reports.fetch_report(f"SELECT {sleep}, COUNT(*) FROM orders", read_timeout=30)
     assert rows[0][1] > 0
     assert connections_made(account) == 2  # the first, killed; the retry
 
@@ -125,12 +138,8 @@ def test_reconnect_wrapper_reruns_a_read_killed_while_it_ran(driver):
     reader = wrapper.ReconnectingConnection(driver.connect)
     first = reader._conn
     try:
-        (session,), = reader.read("SELECT CONNECTION_ID()")
-        killer = kill_when_running(dbconn.settings.APP.user, f"/* {driver.name} killed read */")
-        # 60 s on the first session, so that the kill always lands mid-read; 0.1 s when read again.
-        rows = reader.read(f"SELECT /* {driver.name} killed read */ SLEEP(IF(CONNECTION_ID() = %s, 60, 0.1)), 42",
-                           (session,))
-        killer.join()
+        with killed_on_first_run(dbconn.settings.APP.user) as sleep:
+            rows = reader.read(f"SELECT {sleep}, 42")
         assert rows[0][1] == 42 and reader._conn is not first
     finally:
         reader.close()
