@@ -324,7 +324,7 @@ CATALOGUE: tuple[Entry, ...] = (
         "TransactionManagementError", None,
         "TransactionManagementError: An error occurred in the current transaction. You can't execute queries "
         "until the end of the 'atomic' block.",
-        (r"TransactionManagementError",),
+        (r"TransactionManagementError", r"can.t execute queries until the end of the\W+atomic\W+block"),
         "docs/errors/2006", "django-outside-requests-conn-max-age-and-conn-health-checks",
         "Django: an earlier error (often a lost connection, or close_old_connections() inside atomic()) broke "
         "the transaction; end the atomic block, then retry the whole unit of work",
@@ -416,6 +416,8 @@ CATALOGUE: tuple[Entry, ...] = (
         *NOT_HERE,
         "the TLS handshake failed: client and server disagree on TLS versions, certificates or ciphers",
         reference=MYSQL_MANUAL + "using-encrypted-connections.html",
+        # A TLS failure whatever code carries it: mysqlclient has raised (2006, 'SSL connection error: ...').
+        tier=SITUATION,
     ),
 )
 
