@@ -58,10 +58,11 @@ def connections_made(account) -> int:
 
 @contextlib.contextmanager
 def killed_on_first_run(user: str):
-    """Yields a SQL expression for a statement of `user`. The first session that runs it
-    sleeps 60 s, and is killed (KILL CONNECTION) as soon as the server shows it running, so
-    the kill always lands mid-statement however busy the machine; a statement run again
-    after the kill sleeps 0.1 s (the killer then holds the lock the expression asks about)."""
+    """Yields a SQL expression and its parameters, for a statement of `user`. The first
+    session that runs it sleeps 60 s, and is killed (KILL CONNECTION) as soon as the server
+    shows it running, so the kill always lands mid-statement however busy the machine; a
+    statement run again after the kill sleeps 0.1 s (the killer then holds the lock the
+    expression asks about)."""
     lock = f"dbconn-test-{uuid.uuid4().hex[:12]}"
     killed, done = [], threading.Event()
 
@@ -80,7 +81,7 @@ def killed_on_first_run(user: str):
     killer = threading.Thread(target=kill)
     killer.start()
     try:
-        yield f"SLEEP(IF(IS_FREE_LOCK('{lock}'), 60, 0.1))"
+        yield "SLEEP(IF(IS_FREE_LOCK(%s), 60, 0.1))", (lock,)
     finally:
         done.set()
         killer.join()
@@ -95,8 +96,8 @@ def as_account(module, account):
 
 def test_fetch_report_retries_a_read_whose_connection_was_killed(account):
     reports = as_account(dbconn.example("read_timeout"), account)
-    with killed_on_first_run(account.user) as sleep:
-        rows = reports.fetch_report(f"SELECT {sleep}, COUNT(*) FROM orders", read_timeout=30)
+    with killed_on_first_run(account.user) as (sleep, params):
+        rows = reports.fetch_report(f"SELECT {sleep}, COUNT(*) FROM orders", params, read_timeout=30)
     assert rows[0][1] > 0
     assert connections_made(account) == 2  # the first, killed; the retry
 
@@ -138,8 +139,8 @@ def test_reconnect_wrapper_reruns_a_read_killed_while_it_ran(driver):
     reader = wrapper.ReconnectingConnection(driver.connect)
     first = reader._conn
     try:
-        with killed_on_first_run(dbconn.settings.APP.user) as sleep:
-            rows = reader.read(f"SELECT {sleep}, 42")
+        with killed_on_first_run(dbconn.settings.APP.user) as (sleep, params):
+            rows = reader.read(f"SELECT {sleep}, 42", params)
         assert rows[0][1] == 42 and reader._conn is not first
     finally:
         reader.close()
