@@ -4,6 +4,7 @@
 - ``server``: find or start the lab's database server, and stop only ours;
 - ``registry``: everything the lab starts, recorded so that it is always found and stopped;
 - ``introspect``: the server's own view of connections (read-only);
+- ``kills``: a statement killed mid-run for certain, as an administrator would;
 - ``accounts``: accounts of one's own, with their own connection limit;
 - ``tables``: tables of one's own with many rows, for large results;
 - ``drivers``, ``matrix``: the three drivers, and every scenario run through each;
@@ -18,12 +19,12 @@ from pathlib import Path
 
 from . import accounts, settings, tables
 from .connection import connect
-from . import introspect
+from . import introspect, kills
 from .introspect import connection_count, processlist, show_rows, wait_for_count
 from .server import ServerError, require
 
 __all__ = [
-    "ServerError", "accounts", "connect", "introspect", "tables", "connection_count", "example", "processlist",
+    "ServerError", "accounts", "connect", "introspect", "kills", "tables", "connection_count", "example", "processlist",
     "require", "settings", "show_rows", "wait_for_count",
 ]
 

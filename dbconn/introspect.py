@@ -125,22 +125,36 @@ def show_rows(columns: list[str], rows: list[tuple]) -> None:
     print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
+def _like(text: str) -> str:
+    """`text` as a LIKE pattern that matches it literally."""
+    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+
+
+def _wait_for_rows(where: str, params: tuple, timeout: float, what: str) -> tuple[list[str], list[tuple]]:
+    """Poll the processlist every 10 ms until `where` selects a session; raise TimeoutError,
+    saying `what` never showed, after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        columns, rows = _select(PROCESSLIST.format(where=where), params)
+        if rows:
+            return columns, rows
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not show within {timeout} s")
+        time.sleep(0.01)
+
+
 def wait_for_statement(connection_id: int, starts_with: str, timeout: float = 5.0) -> tuple:
     """Poll until session `connection_id` is running a statement that starts with
     `starts_with` (then it is on the server, and its client is waiting for the answer);
     return that session's processlist row. Raises TimeoutError if it never shows."""
-    deadline = time.monotonic() + timeout
-    while True:
-        columns, rows = _select(PROCESSLIST.format(where="AND id = %s AND info LIKE %s"),
-                                (connection_id, starts_with.replace("%", r"\%") + "%"))
-        if rows:
-            return columns, rows
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"session {connection_id} did not run {starts_with!r} within {timeout} s")
-        time.sleep(0.01)
+    return _wait_for_rows("AND id = %s AND info LIKE %s", (connection_id, _like(starts_with) + "%"), timeout,
+                          f"session {connection_id} running {starts_with!r}")
 
 
-def wait_for_session_end(connection_id: int, timeout: float = 5.0) -> None:
-    """Wait until the server has ended session `connection_id` (after a KILL, or its
-    wait_timeout, it does so a moment later): wait_for_session(..., "gone")."""
-    wait_for_session(connection_id, "gone", timeout=timeout)
+def wait_for_statement_of(user: str, containing: str, timeout: float = 30.0) -> int:
+    """The id of a session of `user` that runs a statement containing `containing` (a
+    comment, a name of the run's own), once the server shows one. For a statement whose
+    connection the caller cannot see: a helper that opens its own. Raises TimeoutError."""
+    _, rows = _wait_for_rows("AND user = %s AND info LIKE %s", (user, f"%{_like(containing)}%"), timeout,
+                             f"a statement of {user} containing {containing!r}")
+    return rows[0][0]

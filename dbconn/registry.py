@@ -151,9 +151,10 @@ def terminate(pid: int, start: int | None = None, timeout: float = STOP_TIMEOUT)
 
 
 def kill_group(pgid: int) -> None:
-    """SIGKILL what is left of a process group whose leader has exited, and wait until it is
-    gone. The number still names that group: Linux gives no new process a pid that a live
-    group or session still uses."""
+    """SIGKILL every process of a process group, and wait until none is alive (a zombie
+    leader, not yet reaped by its parent, is not). Once the leader has exited, the number
+    still names that group: Linux gives no new process a pid that a live group or session
+    still uses."""
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:

@@ -31,11 +31,8 @@ def test_example_checks_what_it_shows(path):
 
 # --- what the examples' pages claim, checked from the server's side ------------------------
 
-import contextlib  # noqa: E402
 import functools  # noqa: E402
 import threading  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
 
 import dbconn  # noqa: E402
 from dbconn import drivers  # noqa: E402
@@ -56,38 +53,6 @@ def connections_made(account) -> int:
         return int(cur.fetchone()[0])
 
 
-@contextlib.contextmanager
-def killed_on_first_run(user: str):
-    """Yields a SQL expression and its parameters, for a statement of `user`. The first
-    session that runs it sleeps 60 s, and is killed (KILL CONNECTION) as soon as the server
-    shows it running, so the kill always lands mid-statement however busy the machine; a
-    statement run again after the kill sleeps 0.1 s (the killer then holds the lock the
-    expression asks about)."""
-    lock = f"dbconn-test-{uuid.uuid4().hex[:12]}"
-    killed, done = [], threading.Event()
-
-    def kill():
-        with dbconn.connect("admin") as admin, admin.cursor() as cur:
-            deadline = time.monotonic() + 30
-            while not killed and time.monotonic() < deadline:
-                _, rows = dbconn.processlist(user)
-                killed.extend(row[0] for row in rows if row[-1] and lock in row[-1])
-                time.sleep(0.01)
-            if killed:
-                cur.execute("SELECT GET_LOCK(%s, 0)", (lock,))
-                cur.execute("KILL CONNECTION %s", (killed[0],))
-                done.wait(60)  # the lock is held until the statement has run again
-
-    killer = threading.Thread(target=kill)
-    killer.start()
-    try:
-        yield "SLEEP(IF(IS_FREE_LOCK(%s), 60, 0.1))", (lock,)
-    finally:
-        done.set()
-        killer.join()
-    assert killed, f"no statement of {user} ran {lock!r}"
-
-
 def as_account(module, account):
     """The example module, connecting as `account` (its DB settings come from MYSQL_*)."""
     module.DB.update(user=account.user, password=account.password)
@@ -96,8 +61,8 @@ def as_account(module, account):
 
 def test_fetch_report_retries_a_read_whose_connection_was_killed(account):
     reports = as_account(dbconn.example("read_timeout"), account)
-    with killed_on_first_run(account.user) as (sleep, params):
-        rows = reports.fetch_report(f"SELECT {sleep}, COUNT(*) FROM orders", params, read_timeout=30)
+    with dbconn.kills.on_first_run(account.user) as first:
+        rows = reports.fetch_report(f"SELECT {first.sleep}, COUNT(*) FROM orders", first.params, read_timeout=30)
     assert rows[0][1] > 0
     assert connections_made(account) == 2  # the first, killed; the retry
 
@@ -139,8 +104,8 @@ def test_reconnect_wrapper_reruns_a_read_killed_while_it_ran(driver):
     reader = wrapper.ReconnectingConnection(driver.connect)
     first = reader._conn
     try:
-        with killed_on_first_run(dbconn.settings.APP.user) as (sleep, params):
-            rows = reader.read(f"SELECT {sleep}, 42", params)
+        with dbconn.kills.on_first_run(dbconn.settings.APP.user) as first:
+            rows = reader.read(f"SELECT {first.sleep}, 42", first.params)
         assert rows[0][1] == 42 and reader._conn is not first
     finally:
         reader.close()
@@ -159,7 +124,7 @@ def test_stream_rows_lets_2013_through_and_leaves_nothing_for_the_garbage_collec
         with dbconn.connect() as conn:
             rows = streaming.stream_rows(conn, f"SELECT id, payload FROM {table} ORDER BY id", net_write_timeout=1)
             next(rows)  # then the consumer stalls, until the server gives up on it
-            dbconn.introspect.wait_for_session_end(conn.thread_id(), timeout=30)
+            dbconn.introspect.wait_for_session(conn.thread_id(), "gone", timeout=30)
             code = None
             try:
                 for _ in rows:
@@ -188,7 +153,7 @@ def test_mysqlconnector_listener_makes_connection_not_available_a_disconnect(lis
             session = conn.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
             with dbconn.connect("admin") as admin, admin.cursor() as cur:
                 cur.execute("KILL %s", (session,))
-            dbconn.introspect.wait_for_session_end(session, timeout=30)
+            dbconn.introspect.wait_for_session(session, "gone", timeout=30)
             with pytest.raises(sa.exc.DBAPIError) as failed:
                 conn.execute(sa.text("SELECT 1"))
             assert failed.value.orig.errno == -1  # "MySQL Connection not available"
@@ -255,7 +220,7 @@ def test_run_transaction_retries_a_failed_commit_only_when_told_it_is_idempotent
             session = cur.fetchone()[0]
             with dbconn.connect("admin") as admin, admin.cursor() as killer:
                 killer.execute("KILL %s", (session,))
-            dbconn.introspect.wait_for_session_end(session, timeout=30)
+            dbconn.introspect.wait_for_session(session, "gone", timeout=30)
 
     if idempotent:
         wrapper.run_transaction(work, connect_app(), wait=0.05, idempotent=True)
